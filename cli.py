@@ -1,0 +1,156 @@
+#!/usr/bin/env python
+"""Single entry point: split -> train-fold -> ensemble -> validate / score (and demo)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from errors import UserError
+
+
+def cmd_split(args: argparse.Namespace) -> None:
+    from data import get_task
+    from folds.split import make_splits, write_splits
+
+    splits = make_splits(get_task(args.task, args.data_root), args.k, args.seed, args.method)
+    write_splits(splits, args.out)
+    sizes = ", ".join(f"{len(f.train)}/{len(f.val)}" for f in splits.folds)
+    print(f"{args.out}: {splits.method}, {len(splits.folds)} folds (train/val: {sizes})")
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from data.synthetic import make_handbone, make_kvasir
+
+    if args.task == "handbone":
+        make_handbone(args.out, patients=args.count, size=args.size, seed=args.seed)
+    else:
+        make_kvasir(args.out, train=args.count, size=args.size, seed=args.seed)
+    print(args.out)
+
+
+def cmd_train_fold(args: argparse.Namespace) -> None:
+    from configs.schema import MemberConfig, load_config
+
+    config = load_config(args.config, MemberConfig, args.set)
+    from folds.engine import train_fold
+
+    result = train_fold(config, args.fold, resume=args.resume, quiet=args.quiet)
+    print(f"{result.run_dir}: best mean Dice {result.best_dice:.4f} at epoch {result.best_epoch}")
+
+
+def cmd_ensemble(args: argparse.Namespace) -> None:
+    from configs.schema import EnsembleConfig, load_config
+    from ensemble.run import run_ensemble
+
+    config = load_config(args.config, EnsembleConfig, args.set)
+    print(run_ensemble(config, quiet=args.quiet))
+
+
+def cmd_tune_thresholds(args: argparse.Namespace) -> None:
+    from configs.schema import EnsembleConfig, load_config
+    from ensemble.thresholds import tune_thresholds
+
+    config = load_config(args.config, EnsembleConfig, args.set)
+    print(tune_thresholds(config, Path(args.out), quiet=args.quiet))
+
+
+def cmd_vote(args: argparse.Namespace) -> None:
+    from ensemble.hard_vote import hard_vote_csvs
+
+    hard_vote_csvs(args.csv, args.out, args.min_votes, quiet=args.quiet)
+    print(args.out)
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from submit.score import validate_csv
+
+    count = validate_csv(args.task, args.csv, args.images)
+    print(f"{args.csv}: valid ({count} images)")
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from submit.score import score_csv
+
+    report = score_csv(args.task, args.csv, args.data_root, quiet=args.quiet)
+    print(report.table())
+    print(f"mean Dice: {report.mean_dice:.4f}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from ensemble.demo import run_demo
+
+    run_demo(Path(args.workdir), quiet=args.quiet)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+        command.set_defaults(handler=handler)
+        return command
+
+    tasks = ("handbone", "kvasir")
+    split = add("split", cmd_split, "make k folds once, persisted as splits.json")
+    split.add_argument("--task", choices=tasks, required=True)
+    split.add_argument("--data-root", required=True)
+    split.add_argument("--k", type=int, default=5)
+    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--method", choices=("group-kfold", "kfold", "release"))
+    split.add_argument("--out", default="splits.json")
+
+    synth = add("synth", cmd_synth, "write a synthetic data set in the task's layout")
+    synth.add_argument("--task", choices=tasks, required=True)
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--count", type=int, default=6, help="patients (handbone) or train images (kvasir)")
+    synth.add_argument("--size", type=int, default=256)
+    synth.add_argument("--seed", type=int, default=0)
+
+    for name, handler, help_text in (("train-fold", cmd_train_fold, "train one member on one fold"),
+                                     ("ensemble", cmd_ensemble, "soft-vote members into a submission CSV"),
+                                     ("tune-thresholds", cmd_tune_thresholds, "per-class thresholds from OOF")):
+        command = add(name, handler, help_text)
+        command.add_argument("--config", required=True)
+        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+        if name == "train-fold":
+            command.add_argument("--fold", type=int, required=True)
+            command.add_argument("--resume", action="store_true")
+        if name == "tune-thresholds":
+            command.add_argument("--out", default="thresholds.json")
+
+    vote = add("vote", cmd_vote, "hard-vote several submission CSVs")
+    vote.add_argument("--csv", nargs="+", required=True)
+    vote.add_argument("--min-votes", type=int, required=True)
+    vote.add_argument("--out", default="vote.csv")
+
+    validate = add("validate", cmd_validate, "check a CSV is accepted before uploading it")
+    validate.add_argument("--task", choices=tasks, required=True)
+    validate.add_argument("--csv", required=True)
+    validate.add_argument("--images", required=True, help="dataset root or test image folder")
+
+    score = add("score", cmd_score, "mean Dice of a CSV against labels, per class")
+    score.add_argument("--task", choices=tasks, required=True)
+    score.add_argument("--csv", required=True)
+    score.add_argument("--data-root", required=True)
+
+    demo = add("demo", cmd_demo, "synthetic data, 2 folds, 2 members, ensemble, CSV, score")
+    demo.add_argument("--workdir", default="demo_runs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

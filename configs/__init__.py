@@ -1,0 +1,1 @@
+"""YAML configs validated into typed objects (see configs/schema.py)."""

@@ -1,0 +1,182 @@
+"""Typed configs: YAML + `--set key.sub=value` overrides -> validated pydantic objects."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from errors import UserError
+
+TaskName = Literal["handbone", "kvasir"]
+LOSS_TERMS = ("bce", "dice", "bce_dice", "dice_ce", "focal", "tversky", "focal_tversky", "near_pixel")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DataConfig(Strict):
+    root: Path
+    splits: Path
+    image_size: int = Field(256, gt=0, multiple_of=32)
+    cache: bool = True
+    workers: int = Field(0, ge=0)
+
+
+class ModelConfig(Strict):
+    name: str
+    params: dict[str, Any] = {}
+    pretrained: bool = False
+    weights: Path | None = None
+
+
+class AugmentConfig(Strict):
+    """Probabilities (0 disables) and limits of the training augmentations."""
+
+    hflip: float = Field(0.5, ge=0, le=1)
+    vflip: float = Field(0.0, ge=0, le=1)
+    rotate: float = Field(0.0, ge=0, le=1)
+    rotate_limit: float = 15.0
+    affine: float = Field(0.0, ge=0, le=1)
+    color_jitter: float = Field(0.0, ge=0, le=1)
+    clahe: float = Field(0.0, ge=0, le=1)
+    elastic: float = Field(0.0, ge=0, le=1)
+    black_rectangle: float = Field(0.0, ge=0, le=1)
+
+
+class OptimConfig(Strict):
+    name: Literal["adam", "adamw", "sgd", "lion"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = 0.9
+
+
+class SchedulerConfig(Strict):
+    name: Literal["none", "cosine", "step", "plateau"] = "cosine"
+    min_lr: float = 0.0
+    warmup_epochs: int = Field(0, ge=0)
+    step_size: int = Field(30, gt=0)
+    gamma: float = 0.1
+    patience: int = 5
+
+
+class TrainConfig(Strict):
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(8, gt=0)
+    accumulate: int = Field(1, gt=0)
+    val_every: int = Field(1, gt=0)
+    swa_start: int | None = None
+    swa_lr: float | None = None
+    device: str = "auto"
+    amp: bool = False
+    channels_last: bool = False
+    threads: int | None = None
+    seed: int = 0
+    loss: dict[str, float] = {"bce_dice": 1.0}
+
+    @field_validator("loss")
+    @classmethod
+    def _known_terms(cls, terms: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(terms) - set(LOSS_TERMS))
+        if unknown:
+            raise ValueError(f"unknown loss term {unknown[0]!r}; choose from {', '.join(LOSS_TERMS)}")
+        if not terms:
+            raise ValueError("needs at least one loss term")
+        return terms
+
+
+class RunConfig(Strict):
+    dir: Path
+    tensorboard: bool = True
+    wandb: bool = False
+    wandb_project: str = "segzoo"
+
+
+class MemberConfig(Strict):
+    """One ensemble member: a model recipe trained on one fold at a time."""
+
+    task: TaskName
+    data: DataConfig
+    model: ModelConfig
+    augment: AugmentConfig = AugmentConfig()
+    optim: OptimConfig = OptimConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    train: TrainConfig
+    run: RunConfig
+
+
+class EnsembleMember(Strict):
+    path: str
+    weight: float = Field(1.0, gt=0)
+    tta: Literal["none", "hflip"] = "none"
+
+
+class EnsembleData(Strict):
+    root: Path
+
+
+class EnsembleOutput(Strict):
+    csv: Path
+    masks_dir: Path | None = None
+
+
+class EnsembleConfig(Strict):
+    """Members (run folders or globs) soft-voted into a submission CSV."""
+
+    task: TaskName
+    members: list[str | EnsembleMember] = Field(min_length=1)
+    data: EnsembleData
+    output: EnsembleOutput
+    thresholds: float | Path = 0.5
+    cache_dir: Path | None = None
+    device: str = "auto"
+    batch_size: int = Field(1, gt=0)
+
+    def member_entries(self) -> list[EnsembleMember]:
+        return [m if isinstance(m, EnsembleMember) else EnsembleMember(path=m) for m in self.members]
+
+
+Config = TypeVar("Config", bound=BaseModel)
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML."""
+    key, sep, value = assignment.partition("=")
+    if not sep or not key:
+        raise UserError(f"--set needs key=value, got {assignment!r}")
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {key}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(value) if value else ""
+
+
+def load_config(path: Path | str, schema: type[Config], overrides: list[str] = ()) -> Config:
+    """Read YAML, apply overrides, validate; any problem is one line naming the file and key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError:
+        raise UserError(f"cannot read config: {path}") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"config {path} must be a mapping at the top level")
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return validate_config(raw, schema, str(path))
+
+
+def validate_config(raw: dict, schema: type[Config], source: str) -> Config:
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise UserError(f"config {source}: {key}: {message}") from None

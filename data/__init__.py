@@ -1,0 +1,18 @@
+"""Tasks (readers), synthetic data makers and augmentations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from data.handbone import HandBoneTask
+from data.kvasir import KvasirTask
+from data.task import Task
+from errors import UserError
+
+TASKS: dict[str, type[Task]] = {"handbone": HandBoneTask, "kvasir": KvasirTask}
+
+
+def get_task(name: str, root: Path | str) -> Task:
+    """The task named `name` over the dataset at `root`."""
+    if name not in TASKS:
+        raise UserError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[name](root)

@@ -1,0 +1,89 @@
+"""The 29-class hand-bone X-ray task: PNG images with polygon JSON labels."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from data.images import image_size, list_images
+from data.task import Task, require_nonempty
+from errors import UserError
+
+CLASSES = (
+    *(f"finger-{i}" for i in range(1, 20)),
+    "Trapezium", "Trapezoid", "Capitate", "Hamate", "Scaphoid",
+    "Lunate", "Triquetrum", "Pisiform", "Radius", "Ulna",
+)
+CLASS_INDEX = {name: i for i, name in enumerate(CLASSES)}
+
+
+def rasterize_polygons(annotations: list[tuple[str, np.ndarray]], shape: tuple[int, int]) -> np.ndarray:
+    """Fill each (label, Nx2 xy points) polygon into its class channel: CxHxW bool."""
+    masks = np.zeros((len(CLASSES), *shape), dtype=np.uint8)
+    for label, points in annotations:
+        cv2.fillPoly(masks[CLASS_INDEX[label]], [np.round(points).astype(np.int32)], 1)
+    return masks.astype(bool)
+
+
+def parse_annotations(path: Path, shape: tuple[int, int]) -> list[tuple[str, np.ndarray]]:
+    """Read and check a label JSON: known labels, >= 3 points, all inside the image."""
+    try:
+        content = json.loads(path.read_text())
+        annotations = content["annotations"]
+        items = [(a["label"], np.asarray(a["points"], dtype=np.float64)) for a in annotations]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"bad label JSON {path}: {type(err).__name__}: {err}") from None
+    height, width = shape
+    for label, points in items:
+        if label not in CLASS_INDEX:
+            raise UserError(f"unknown label {label!r} in {path}")
+        if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
+            raise UserError(f"polygon {label!r} in {path} needs at least 3 [x, y] points")
+        x, y = points[:, 0], points[:, 1]
+        if (x < 0).any() or (y < 0).any() or (x > width).any() or (y > height).any():
+            raise UserError(f"polygon {label!r} in {path} has points outside the {width}x{height} image")
+    return items
+
+
+class HandBoneTask(Task):
+    """ROOT/train/DCM/<patient>/<image>.png with ROOT/train/outputs_json/<patient>/<image>.json."""
+
+    name = "handbone"
+    classes = CLASSES
+
+    def labelled_cases(self) -> list[str]:
+        image_dir, label_dir = self.root / "train" / "DCM", self.root / "train" / "outputs_json"
+        images = list_images(image_dir, (".png",))
+        labels = list_images(label_dir, (".json",)) if label_dir.is_dir() else []
+        image_keys = {p.relative_to(image_dir).with_suffix("") for p in images}
+        for label in labels:
+            if label.relative_to(label_dir).with_suffix("") not in image_keys:
+                raise UserError(f"label without image: {label}")
+        for image in images:
+            if not self.label_path(self._case(image)).is_file():
+                raise UserError(f"image without label JSON: {image}")
+        cases = require_nonempty([self._case(p) for p in images], image_dir)
+        self.cases_by_name(cases)
+        return cases
+
+    def test_images(self) -> list[str]:
+        folder = self.root / "test" / "DCM" if (self.root / "test" / "DCM").is_dir() else self.root
+        cases = require_nonempty([self._case(p) for p in list_images(folder, (".png",))], folder)
+        self.cases_by_name(cases)
+        return cases
+
+    def label_path(self, case: str) -> Path:
+        relative = Path(case).relative_to("train/DCM")
+        return (self.root / "train" / "outputs_json" / relative).with_suffix(".json")
+
+    def read_mask(self, case: str) -> np.ndarray:
+        shape = image_size(self.root / case)
+        return rasterize_polygons(parse_annotations(self.label_path(case), shape), shape)
+
+    def group(self, case: str) -> str:
+        return Path(case).parent.name
+
+    def _case(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()

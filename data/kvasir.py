@@ -1,0 +1,67 @@
+"""Kvasir-SEG polyps: binary JPEG masks, in the release or the original layout."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from data.images import IMAGE_SUFFIXES, list_images, read_binary_mask
+from data.task import Task, require_nonempty
+from errors import UserError
+
+RELEASE_PARTS = ("train", "validation")
+
+
+class KvasirTask(Task):
+    """ROOT/{train,validation,test}/{images,masks}/N.jpg, or ROOT/images + ROOT/masks."""
+
+    name = "kvasir"
+    classes = ("polyp",)
+
+    def image_dirs(self) -> list[Path]:
+        """The labelled image folders present under the root."""
+        if (self.root / "images").is_dir():
+            return [self.root / "images"]
+        dirs = [self.root / part / "images" for part in RELEASE_PARTS if (self.root / part / "masks").is_dir()]
+        if not dirs:
+            raise UserError(f"no Kvasir layout under {self.root}: expected images/ + masks/ or train/images + train/masks")
+        return dirs
+
+    def labelled_cases(self) -> list[str]:
+        cases = []
+        for image_dir in self.image_dirs():
+            masks = {p.stem: p for p in list_images(image_dir.parent / "masks")}
+            images = list_images(image_dir)
+            for image in images:
+                if image.stem not in masks:
+                    raise UserError(f"image without mask: {image}")
+            for stem, mask in masks.items():
+                if stem not in {p.stem for p in images}:
+                    raise UserError(f"mask without image: {mask}")
+            cases += [p.relative_to(self.root).as_posix() for p in images]
+        return require_nonempty(sorted(cases), self.root)
+
+    def test_images(self) -> list[str]:
+        folder = self.root / "images" if (self.root / "images").is_dir() else self.root
+        cases = require_nonempty([p.relative_to(self.root).as_posix() for p in list_images(folder)], folder)
+        self.cases_by_name(cases)
+        return cases
+
+    def mask_path(self, case: str) -> Path:
+        image = self.root / case
+        for candidate in sorted((image.parent.parent / "masks").glob(image.stem + ".*")):
+            if candidate.suffix.lower() in IMAGE_SUFFIXES:
+                return candidate
+        raise UserError(f"image without mask: {image}")
+
+    def read_mask(self, case: str) -> np.ndarray:
+        return read_binary_mask(self.mask_path(case))[None]
+
+    def release_split(self) -> tuple[list[str], list[str]]:
+        """The fixed release split: (train cases, validation cases)."""
+        cases = self.labelled_cases()
+        train = [c for c in cases if c.startswith("train/")]
+        val = [c for c in cases if c.startswith("validation/")]
+        if not train or not val:
+            raise UserError(f"{self.root} has no train/ and validation/ release split")
+        return train, val

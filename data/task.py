@@ -1,0 +1,59 @@
+"""The Task seam: everything downstream sees classes, cases, images, masks and groups."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from data.images import read_image
+from errors import UserError
+
+
+class Task(ABC):
+    """A dataset root in a task's on-disk layout. Cases are image paths relative to the root."""
+
+    name: ClassVar[str]
+    classes: ClassVar[tuple[str, ...]]
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise UserError(f"data root is not a folder: {self.root}")
+
+    @abstractmethod
+    def labelled_cases(self) -> list[str]:
+        """Relative paths of every labelled image, sorted."""
+
+    @abstractmethod
+    def read_mask(self, case: str) -> np.ndarray:
+        """CxHxW bool mask of a labelled case."""
+
+    @abstractmethod
+    def test_images(self) -> list[str]:
+        """Relative paths of the unlabelled images to predict, sorted."""
+
+    def read_image(self, case: str) -> np.ndarray:
+        """HxWx3 uint8 RGB image of a case (labelled or test)."""
+        return read_image(self.root / case)
+
+    def group(self, case: str) -> str:
+        """Cases of one group always land in the same fold."""
+        return case
+
+    def cases_by_name(self, cases: list[str]) -> dict[str, str]:
+        """Map base name -> case, refusing duplicate base names."""
+        counts = Counter(Path(c).name for c in cases)
+        duplicated = [name for name, n in counts.items() if n > 1]
+        if duplicated:
+            first = sorted(c for c in cases if Path(c).name == duplicated[0])
+            raise UserError(f"duplicate image name {duplicated[0]!r}: {', '.join(first)}")
+        return {Path(c).name: c for c in cases}
+
+
+def require_nonempty(items: list[str], folder: Path) -> list[str]:
+    if not items:
+        raise UserError(f"no images found in {folder}")
+    return items

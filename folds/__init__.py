@@ -1,0 +1,1 @@
+"""Fold making and the train-fold engine."""

@@ -1,0 +1,76 @@
+"""k-fold splits persisted as splits.json so every member sees the same folds."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sklearn.model_selection import GroupKFold, KFold
+
+from data.kvasir import KvasirTask
+from data.task import Task
+from errors import UserError
+from submit.submission import atomic_path
+
+METHODS = ("group-kfold", "kfold", "release")
+DEFAULT_METHOD = {"handbone": "group-kfold", "kvasir": "kfold"}
+
+
+@dataclass(frozen=True)
+class Fold:
+    train: list[str]
+    val: list[str]
+
+
+@dataclass(frozen=True)
+class Splits:
+    task: str
+    method: str
+    seed: int
+    k: int
+    folds: list[Fold]
+
+    def fold(self, index: int) -> Fold:
+        if not 0 <= index < len(self.folds):
+            raise UserError(f"fold {index} does not exist: the splits have {len(self.folds)} folds (0..{len(self.folds) - 1})")
+        return self.folds[index]
+
+
+def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None) -> Splits:
+    """Group k-fold by the task's groups, shuffled seeded k-fold, or the Kvasir release split."""
+    method = method or DEFAULT_METHOD[task.name]
+    if method not in METHODS:
+        raise UserError(f"unknown split method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "release":
+        if not isinstance(task, KvasirTask):
+            raise UserError(f"split method 'release' exists only for kvasir, not {task.name}")
+        train, val = task.release_split()
+        return Splits(task.name, method, seed, 1, [Fold(train, val)])
+    cases = task.labelled_cases()
+    groups = [task.group(c) for c in cases]
+    n_groups = len(set(groups)) if method == "group-kfold" else len(cases)
+    if not 2 <= k <= n_groups:
+        raise UserError(f"--k {k} needs 2 <= k <= {n_groups} ({'groups' if method == 'group-kfold' else 'cases'})")
+    if method == "group-kfold":
+        indices = GroupKFold(n_splits=k).split(cases, groups=groups)
+    else:
+        indices = KFold(n_splits=k, shuffle=True, random_state=seed).split(cases)
+    folds = [Fold([cases[i] for i in train], [cases[i] for i in val]) for train, val in indices]
+    return Splits(task.name, method, seed, k, folds)
+
+
+def write_splits(splits: Splits, path: Path | str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(asdict(splits), indent=1))
+
+
+def read_splits(path: Path | str) -> Splits:
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+        return Splits(raw["task"], raw["method"], int(raw["seed"]), int(raw["k"]),
+                      [Fold(list(f["train"]), list(f["val"])) for f in raw["folds"]])
+    except OSError:
+        raise UserError(f"cannot read splits file: {path}") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise UserError(f"bad splits file {path}: {type(err).__name__}: {err}") from None

@@ -1,0 +1,1 @@
+"""Submission format: RLE, CSV reading/writing/validation, and scoring."""

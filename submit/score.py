@@ -1,0 +1,95 @@
+"""`validate` and `score`: check a CSV against test images, score it against labels."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from data import get_task
+from data.images import image_size
+from data.task import Task
+from errors import UserError
+from submit.metrics import Counts
+from submit.rle import parse
+from submit.submission import Row, decode_row, group_rows, read_submission
+
+
+def test_image_sizes(task: Task) -> dict[str, tuple[int, int]]:
+    """Base name -> (H, W) of the task's test images."""
+    by_name = task.cases_by_name(task.test_images())
+    return {name: image_size(task.root / case) for name, case in by_name.items()}
+
+
+def validate_rows(rows: list[Row], classes: tuple[str, ...], sizes: dict[str, tuple[int, int]],
+                  source: str) -> dict[str, list[Row]]:
+    """Every image x class exactly once and every RLE valid within its image."""
+    table = group_rows(rows, classes, sizes, source)
+    for name, image_rows in table.items():
+        size = sizes[name][0] * sizes[name][1]
+        for row in image_rows:
+            try:
+                parse(row.rle, size)
+            except UserError as err:
+                raise UserError(f"{source} line {row.line} ({row.image_name} / {row.class_name}): {err}") from None
+    return table
+
+
+def validate_csv(task_name: str, csv_path: Path | str, images_dir: Path | str) -> int:
+    """Validate a submission against a test image folder; return the number of images."""
+    task = get_task(task_name, images_dir)
+    sizes = test_image_sizes(task)
+    validate_rows(read_submission(csv_path), task.classes, sizes, str(csv_path))
+    return len(sizes)
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """Per-class means over images of the competition metrics."""
+
+    classes: tuple[str, ...]
+    dice: np.ndarray
+    iou: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    images: int
+
+    @property
+    def mean_dice(self) -> float:
+        return float(self.dice.mean())
+
+    def table(self) -> str:
+        lines = [f"{'class':<12} {'dice':>7} {'iou':>7} {'prec':>7} {'recall':>7}"]
+        for i, name in enumerate(self.classes):
+            lines.append(f"{name:<12} {self.dice[i]:7.4f} {self.iou[i]:7.4f} {self.precision[i]:7.4f} {self.recall[i]:7.4f}")
+        lines.append(f"{'mean':<12} {self.dice.mean():7.4f} {self.iou.mean():7.4f} "
+                     f"{self.precision.mean():7.4f} {self.recall.mean():7.4f}   ({self.images} images)")
+        return "\n".join(lines)
+
+
+def report_from_counts(classes: tuple[str, ...], counts: list[Counts]) -> ScoreReport:
+    """Average per-image, per-class metrics over images."""
+    stacked = Counts(*(np.stack([getattr(c, f) for c in counts]) for f in ("tp", "fp", "fn")))
+    return ScoreReport(classes, stacked.dice().mean(0), stacked.iou().mean(0),
+                       stacked.precision().mean(0), stacked.recall().mean(0), len(counts))
+
+
+def score_csv(task_name: str, csv_path: Path | str, data_root: Path | str, quiet: bool = False) -> ScoreReport:
+    """Score a submission against the labelled cases of `data_root`, matched by base name."""
+    task = get_task(task_name, data_root)
+    rows = read_submission(csv_path)
+    labelled = task.cases_by_name(task.labelled_cases())
+    names = sorted({row.image_name for row in rows})
+    unlabelled = [n for n in names if n not in labelled]
+    if unlabelled:
+        raise UserError(f"{csv_path}: image {unlabelled[0]!r} has no label under {data_root}")
+    if not names:
+        raise UserError(f"{csv_path}: no rows to score")
+    table = group_rows(rows, task.classes, names, str(csv_path))
+    counts = []
+    for name in tqdm(names, desc="score", unit="img", disable=quiet):
+        truth = task.read_mask(labelled[name])
+        pred = np.stack([decode_row(row, truth.shape[1:], str(csv_path)) for row in table[name]])
+        counts.append(Counts.of(pred, truth))
+    return report_from_counts(task.classes, counts)

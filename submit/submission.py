@@ -1,0 +1,115 @@
+"""The submission CSV: atomic writing, reading, and validation against the test images."""
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from errors import UserError
+from submit.rle import decode, encode
+
+HEADER = ("image_name", "class", "rle")
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    image_name: str
+    class_name: str
+    rle: str
+
+
+class SubmissionWriter:
+    """Appends one image's class masks at a time to an open CSV."""
+
+    def __init__(self, handle, classes: tuple[str, ...]):
+        self._writer = csv.writer(handle, lineterminator="\n")
+        self._classes = classes
+        self._writer.writerow(HEADER)
+
+    def write_image(self, image_name: str, masks: np.ndarray) -> None:
+        """Write a CxHxW bool mask as C rows in class order."""
+        self.write_rles(image_name, [encode(m) for m in masks])
+
+    def write_rles(self, image_name: str, rles: list[str]) -> None:
+        if len(rles) != len(self._classes):
+            raise ValueError(f"{image_name}: {len(rles)} masks for {len(self._classes)} classes")
+        self._writer.writerows((image_name, c, r) for c, r in zip(self._classes, rles))
+
+
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@contextmanager
+def write_submission(path: Path | str, classes: tuple[str, ...]) -> Iterator[SubmissionWriter]:
+    """Open a submission CSV for writing; it appears at `path` only when complete."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        yield SubmissionWriter(handle, classes)
+
+
+def read_submission(path: Path | str) -> list[Row]:
+    """Read a submission CSV, checking the header and column count of every row."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.reader(handle)
+            header = tuple(next(reader, ()))
+            if header != HEADER:
+                raise UserError(f"{path}: header must be {','.join(HEADER)}, got {','.join(header) or 'nothing'}")
+            rows = []
+            for line, fields in enumerate(reader, start=2):
+                if len(fields) != 3:
+                    raise UserError(f"{path} line {line}: expected 3 columns, got {len(fields)}")
+                rows.append(Row(line, *fields))
+    except OSError as err:
+        raise UserError(f"cannot read CSV {path}: {err.strerror}") from None
+    return rows
+
+
+def group_rows(rows: Iterable[Row], classes: tuple[str, ...], image_names: Iterable[str],
+               source: str) -> dict[str, list[Row]]:
+    """Check every image x class appears exactly once; return each image's rows in class order."""
+    expected = set(image_names)
+    class_index = {c: i for i, c in enumerate(classes)}
+    table: dict[str, list[Row | None]] = {name: [None] * len(classes) for name in expected}
+    for row in rows:
+        if row.image_name not in expected:
+            raise UserError(f"{source} line {row.line}: image {row.image_name!r} is not in the test images")
+        if row.class_name not in class_index:
+            raise UserError(f"{source} line {row.line}: unknown class {row.class_name!r}")
+        slot = table[row.image_name]
+        index = class_index[row.class_name]
+        if slot[index] is not None:
+            raise UserError(f"{source} line {row.line}: duplicate row for {row.image_name} / {row.class_name}")
+        slot[index] = row
+    for name in sorted(table):
+        for class_name, row in zip(classes, table[name]):
+            if row is None:
+                raise UserError(f"{source}: missing row for image {name!r}, class {class_name!r}")
+    return table  # type: ignore[return-value]
+
+
+def decode_row(row: Row, shape: tuple[int, int], source: str) -> np.ndarray:
+    """Decode one row's RLE, naming the row if it is malformed."""
+    try:
+        return decode(row.rle, shape)
+    except UserError as err:
+        raise UserError(f"{source} line {row.line} ({row.image_name} / {row.class_name}): {err}") from None
