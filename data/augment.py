@@ -1,0 +1,42 @@
+"""Albumentations training pipelines built from AugmentConfig, and input normalisation."""
+from __future__ import annotations
+
+import albumentations as A
+import numpy as np
+import torch
+
+from configs.schema import AugmentConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BLACK_RECTANGLE_FRACTION = 0.3
+
+
+def black_out_top_left(image: np.ndarray, **_) -> np.ndarray:
+    """Black out the top-left 30% x 30% of the image (the Kvasir 'black rectangle')."""
+    out = image.copy()
+    h, w = image.shape[:2]
+    out[: round(h * BLACK_RECTANGLE_FRACTION), : round(w * BLACK_RECTANGLE_FRACTION)] = 0
+    return out
+
+
+def build_transform(config: AugmentConfig, seed: int) -> A.Compose:
+    """The training augmentations; a probability of 0 leaves a transform out."""
+    candidates = [
+        (config.black_rectangle, lambda p: A.Lambda(image=black_out_top_left, p=p)),
+        (config.hflip, lambda p: A.HorizontalFlip(p=p)),
+        (config.vflip, lambda p: A.VerticalFlip(p=p)),
+        (config.rotate, lambda p: A.Rotate(limit=config.rotate_limit, border_mode=0, p=p)),
+        (config.affine, lambda p: A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-10, 10), p=p)),
+        (config.color_jitter, lambda p: A.ColorJitter(0.2, 0.2, 0.2, 0.05, p=p)),
+        (config.clahe, lambda p: A.CLAHE(p=p)),
+        (config.elastic, lambda p: A.ElasticTransform(alpha=30, sigma=6, p=p)),
+    ]
+    return A.Compose([make(p) for p, make in candidates if p > 0], seed=seed)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 -> float, ImageNet-normalised, on the tensor's device."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1) * 255
+    return (images.float() - mean) / std

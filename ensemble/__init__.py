@@ -1,0 +1,1 @@
+"""Members, prediction (resize, sliding window, TTA), soft/hard voting and thresholds."""

@@ -1,0 +1,86 @@
+"""Predictors: `predict(image HxWx3 uint8) -> CxhxW probabilities` on a grid of their own."""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+
+from data.augment import normalize
+from folds.dataset import resize_image
+
+
+class Predictor(Protocol):
+    """Anything that turns an image into per-class sigmoid probabilities."""
+
+    def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """The (h, w) of the probabilities it returns for an image of `shape`."""
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """CxHxW float32 probabilities on `grid(image.shape[:2])`."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, enabled: bool):
+    """Mixed precision on CUDA when enabled; a no-op elsewhere."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return nullcontext()
+
+
+class ResizePredictor:
+    """Resize to the member's input size -> model -> sigmoid, on the member's grid."""
+
+    def __init__(self, model: nn.Module, image_size: int, device: torch.device, amp: bool = False,
+                 channels_last: bool = False):
+        self.model, self.image_size, self.device, self.amp = model.eval(), image_size, device, amp
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
+        return self.image_size, self.image_size
+
+    @torch.inference_mode()
+    def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) uint8 at the input size -> (B, C, S, S) float32 probabilities on the CPU."""
+        x = normalize(images.to(self.device)).contiguous(memory_format=self.memory_format)
+        with autocast(self.device, self.amp):
+            logits = self.model(x)
+        return torch.sigmoid(logits.float()).cpu()
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        resized = torch.from_numpy(resize_image(image, self.image_size).transpose(2, 0, 1).copy())
+        return self.predict_batch(resized[None])[0].numpy()
+
+
+class HorizontalFlipTTA:
+    """Average of the prediction and the un-flipped prediction of the flipped image."""
+
+    def __init__(self, inner: Predictor):
+        self.inner = inner
+
+    def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
+        return self.inner.grid(shape)
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        flipped = self.inner.predict(np.ascontiguousarray(image[:, ::-1]))[:, :, ::-1]
+        return (self.inner.predict(image) + flipped) / 2
+
+
+def resize_probs(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear (half-pixel centres) resampling of CxhxW probabilities to CxHxW float32."""
+    if probs.shape[1:] == tuple(shape):
+        return probs.astype(np.float32, copy=False)
+    h, w = shape
+    channels = [cv2.resize(np.ascontiguousarray(probs[i:i + 4].transpose(1, 2, 0)), (w, h),
+                           interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+                for i in range(0, len(probs), 4)]
+    return np.concatenate(channels, axis=2).transpose(2, 0, 1)

@@ -1,0 +1,86 @@
+"""A member's run folder `runs/<member>/fold<k>/`: every file written atomically."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+
+from errors import UserError
+from submit.submission import atomic_path
+
+MODEL_FILE, STATE_FILE, RESUME_FILE, LOG_FILE, OOF_DIR = (
+    "model.safetensors", "state.json", "optimizer.pt", "log.csv", "oof")
+
+
+class RunFolder:
+    """Reads and writes the artefacts of one member on one fold."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def save_weights(self, model: nn.Module) -> None:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        with atomic_path(self.path / MODEL_FILE) as tmp:
+            save_file(tensors, str(tmp))
+
+    def load_weights(self, model: nn.Module) -> None:
+        path = self.path / MODEL_FILE
+        if not path.is_file():
+            raise UserError(f"no {MODEL_FILE} in {self.path}")
+        try:
+            model.load_state_dict(load_file(str(path)))
+        except RuntimeError:
+            raise UserError(f"{path} is a checkpoint for another architecture than its state.json names") from None
+
+    def save_resume(self, state: dict[str, Any]) -> None:
+        """Everything `--resume` needs, in one file so it is never half-updated."""
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        with atomic_path(self.path / RESUME_FILE) as tmp:
+            tmp.write_bytes(buffer.getvalue())
+
+    def load_resume(self) -> dict[str, Any] | None:
+        path = self.path / RESUME_FILE
+        if not path.is_file():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a damaged file is reported, never half-loaded
+            raise UserError(f"cannot resume from {path}: {type(err).__name__}") from None
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        with atomic_path(self.path / STATE_FILE) as tmp:
+            tmp.write_text(json.dumps(state, indent=1, default=str))
+
+    def read_state(self) -> dict[str, Any]:
+        path = self.path / STATE_FILE
+        try:
+            return json.loads(path.read_text())
+        except OSError:
+            raise UserError(f"no {STATE_FILE} in {self.path}") from None
+        except ValueError:
+            raise UserError(f"{path} is not valid JSON") from None
+
+    def write_log(self, rows: list[dict[str, Any]]) -> None:
+        with atomic_path(self.path / LOG_FILE) as tmp, open(tmp, "w", newline="") as handle:
+            if rows:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+                writer.writeheader()
+                writer.writerows(rows)
+
+    def oof_path(self, image_name: str) -> Path:
+        return self.path / OOF_DIR / f"{image_name}.npy"
+
+    def write_oof(self, image_name: str, probs: np.ndarray) -> None:
+        """Float16 CxHxW sigmoid probabilities of one validation image at its original size."""
+        path = self.oof_path(image_name)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, probs.astype(np.float16))

@@ -1,0 +1,65 @@
+"""Training/validation datasets: images decoded and resized once, masks bit-packed in memory."""
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from data.task import Task
+
+
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """HxWx3 uint8 -> size x size x 3 (area when shrinking, linear when growing)."""
+    shrinking = image.shape[0] > size or image.shape[1] > size
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """CxHxW bool -> size x size x C uint8 (nearest), channels last for albumentations."""
+    hwc = np.ascontiguousarray(mask.transpose(1, 2, 0), dtype=np.uint8)
+    out = cv2.resize(hwc, (size, size), interpolation=cv2.INTER_NEAREST)
+    return out.reshape(size, size, -1)
+
+
+class SegmentationDataset(Dataset):
+    """(uint8 3xSxS image, uint8 CxSxS mask) pairs at the training size, optionally augmented."""
+
+    def __init__(self, task: Task, cases: list[str], size: int, transform: A.Compose | None = None,
+                 cache: bool = True, quiet: bool = False):
+        self.task, self.cases, self.size, self.transform, self.cache = task, cases, size, transform, cache
+        self._items: list[tuple[np.ndarray, np.ndarray]] | None = None
+        if cache:
+            self._items = [self._pack(*self._load(c)) for c in tqdm(cases, desc="cache", unit="img", disable=quiet)]
+
+    def _load(self, case: str) -> tuple[np.ndarray, np.ndarray]:
+        return resize_image(self.task.read_image(case), self.size), resize_mask(self.task.read_mask(case), self.size)
+
+    def _pack(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Masks take one bit per class and pixel while cached."""
+        return image, np.packbits(mask, axis=-1)
+
+    def _unpack(self, packed: np.ndarray) -> np.ndarray:
+        return np.unpackbits(packed, axis=-1, count=self.channels)
+
+    @property
+    def channels(self) -> int:
+        return len(self.task.classes)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._items is not None:
+            image, packed = self._items[index]
+            mask = self._unpack(packed)
+        else:
+            image, mask = self._load(self.cases[index])
+        if self.transform is not None:
+            out = self.transform(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        mask_t = torch.from_numpy(np.ascontiguousarray(mask.reshape(self.size, self.size, -1).transpose(2, 0, 1)))
+        return image_t, mask_t

@@ -1,0 +1,260 @@
+"""The train-fold engine: one member, one fold -> best checkpoint, log, OOF probabilities."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+import models
+from configs.schema import MemberConfig, ModelConfig
+from data import get_task
+from data.augment import build_transform, normalize
+from ensemble.predict import ResizePredictor, autocast, pick_device, resize_probs
+from errors import UserError
+from folds.artifacts import MODEL_FILE, RunFolder
+from folds.dataset import SegmentationDataset
+from folds.loggers import MetricLoggers
+from folds.optim import build_optimizer, build_scheduler
+from folds.split import read_splits
+from models.losses import CombinedLoss
+from models.pretrained import load_weights
+from submit.metrics import Counts
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    run_dir: Path
+    best_dice: float
+    best_epoch: int
+
+
+def build_model(config: ModelConfig, num_classes: int, with_pretrained: bool = True) -> nn.Module:
+    """The member's network; pretrained hub weights or a local weights file when asked."""
+    model = models.build(config.name, num_classes=num_classes,
+                         pretrained=config.pretrained and with_pretrained, **config.params)
+    if config.weights is not None and with_pretrained:
+        load_weights(model, config.weights)
+    return model
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def data_hash(cases: list[str], root: Path) -> str:
+    """Identifies the fold's data: case names and file sizes."""
+    digest = hashlib.sha256()
+    for case in cases:
+        digest.update(f"{case}:{(root / case).stat().st_size};".encode())
+    return digest.hexdigest()[:16]
+
+
+class ValidationSet:
+    """The fold's validation cases: inputs at the training size, labels at full resolution."""
+
+    def __init__(self, dataset: SegmentationDataset, quiet: bool):
+        self.dataset = dataset
+        task = dataset.task
+        masks = [task.read_mask(c) for c in tqdm(dataset.cases, desc="labels", unit="img", disable=quiet)]
+        self.shapes = [m.shape[1:] for m in masks]
+        self._packed = [np.packbits(m, axis=-1) for m in masks]
+
+    def truth(self, index: int) -> np.ndarray:
+        return np.unpackbits(self._packed[index], axis=-1, count=self.shapes[index][1]).astype(bool)
+
+    def probabilities(self, predictor: ResizePredictor, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, CxHxW probabilities at the case's original size) for every case."""
+        index = 0
+        for images, _ in DataLoader(self.dataset, batch_size=batch_size):
+            for probs in predictor.predict_batch(images).numpy():
+                yield index, resize_probs(probs, self.shapes[index])
+                index += 1
+
+    def dice(self, predictor: ResizePredictor, batch_size: int) -> np.ndarray:
+        """Per-class Dice (competition formula) at threshold 0.5, averaged over images."""
+        scores = [Counts.of(p > 0.5, self.truth(i)).dice() for i, p in self.probabilities(predictor, batch_size)]
+        return np.mean(scores, axis=0)
+
+
+class FoldTrainer:
+    """Holds the pieces of one train-fold run and moves it epoch by epoch."""
+
+    def __init__(self, config: MemberConfig, fold: int, quiet: bool):
+        self.config, self.fold, self.quiet = config, fold, quiet
+        train = config.train
+        if train.threads:
+            torch.set_num_threads(train.threads)
+        self.device = pick_device(train.device)
+        self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
+        task = get_task(config.task, config.data.root)
+        splits = read_splits(config.data.splits)
+        if splits.task != config.task:
+            raise UserError(f"{config.data.splits} holds {splits.task} folds, but the config's task is {config.task}")
+        split = splits.fold(fold)
+        self.run = RunFolder(Path(config.run.dir) / f"fold{fold}")
+        self.data_hash = data_hash(split.train + split.val, task.root)
+        self.num_classes = len(task.classes)
+        seed_everything(train.seed)
+        self.model = build_model(config.model, self.num_classes).to(self.device, memory_format=self.memory_format)
+        self.transform = build_transform(config.augment, train.seed)
+        size = config.data.image_size
+        self.train_set = SegmentationDataset(task, split.train, size, self.transform, config.data.cache, quiet)
+        self.val = ValidationSet(SegmentationDataset(task, split.val, size, None, config.data.cache, quiet), quiet)
+        self.loss = CombinedLoss(train.loss, self.num_classes)
+        self.optimizer = build_optimizer(self.model.parameters(), config.optim)
+        self.scheduler = build_scheduler(self.optimizer, config.scheduler, train.epochs)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=train.amp and self.device.type == "cuda")
+        self.swa = AveragedModel(self.model) if train.swa_start is not None else None
+        self.swa_scheduler = SWALR(self.optimizer, train.swa_lr) if self.swa and train.swa_lr else None
+        self.predictor = ResizePredictor(self.model, size, self.device, train.amp, train.channels_last)
+        self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []
+
+    # --- resume -------------------------------------------------------------------------
+    def resume_state(self) -> dict:
+        return {"epoch": self.epoch, "best_dice": self.best_dice, "best_epoch": self.best_epoch,
+                "data_hash": self.data_hash, "log": json.dumps(self.log_rows),
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "swa": self.swa.state_dict() if self.swa else {},
+                "swa_scheduler": self.swa_scheduler.state_dict() if self.swa_scheduler else {}}
+
+    def restore(self, state: dict) -> None:
+        if state["data_hash"] != self.data_hash:
+            raise UserError(f"cannot resume {self.run.path}: its data (splits or files) changed since it started")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.swa:
+            self.swa.load_state_dict(state["swa"])
+        if self.swa_scheduler:
+            self.swa_scheduler.load_state_dict(state["swa_scheduler"])
+        self.epoch, self.best_dice, self.best_epoch = state["epoch"], state["best_dice"], state["best_epoch"]
+        self.log_rows = json.loads(state["log"])
+
+    # --- one epoch ----------------------------------------------------------------------
+    def train_epoch(self) -> float:
+        train = self.config.train
+        seed_everything(train.seed + self.epoch)
+        self.transform.set_random_seed(train.seed + self.epoch)
+        loader = DataLoader(self.train_set, batch_size=train.batch_size, shuffle=True, drop_last=False,
+                            num_workers=self.config.data.workers,
+                            generator=torch.Generator().manual_seed(train.seed + self.epoch))
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        total, seen = 0.0, 0
+        bar = tqdm(total=len(self.train_set), desc=f"epoch {self.epoch + 1}/{train.epochs}", unit="img",
+                   disable=self.quiet, leave=False)
+        for step, (images, masks) in enumerate(loader, start=1):
+            x = normalize(images.to(self.device)).contiguous(memory_format=self.memory_format)
+            y = masks.to(self.device).float()
+            with autocast(self.device, train.amp):
+                loss = self.loss(self.model(x), y)
+            self.scaler.scale(loss / train.accumulate).backward()
+            if step % train.accumulate == 0 or step == len(loader):
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.optimizer.zero_grad(set_to_none=True)
+            total, seen = total + loss.item() * len(images), seen + len(images)
+            bar.update(len(images))
+            bar.set_postfix(loss=f"{total / seen:.4f}")
+        bar.close()
+        return total / seen
+
+    def step_schedulers(self, dice: float | None) -> None:
+        train = self.config.train
+        if self.swa and self.epoch >= train.swa_start:
+            self.swa.update_parameters(self.model)
+            if self.swa_scheduler:
+                self.swa_scheduler.step()
+                return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            if dice is not None:
+                self.scheduler.step(dice)
+        else:
+            self.scheduler.step()
+
+    def run_epoch(self, loggers: MetricLoggers) -> None:
+        train = self.config.train
+        started = time.perf_counter()
+        loss = self.train_epoch()
+        train_seconds = time.perf_counter() - started
+        self.epoch += 1
+        due = self.epoch % train.val_every == 0 or self.epoch == train.epochs
+        per_class = self.val.dice(self.predictor, train.batch_size) if due else None
+        dice = float(per_class.mean()) if per_class is not None else None
+        if dice is not None and dice > self.best_dice:
+            self.best_dice, self.best_epoch = dice, self.epoch
+            self.run.save_weights(self.model)
+        row = {"epoch": self.epoch, "loss": round(loss, 6), "val_dice": "" if dice is None else round(dice, 6),
+               "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": round(len(self.train_set) / train_seconds, 2)}
+        self.step_schedulers(dice)
+        self.log_rows.append(row)
+        loggers.log(self.epoch, {k: v for k, v in row.items() if isinstance(v, float)})
+        self.run.save_resume(self.resume_state())
+        self.run.write_log(self.log_rows)
+        self.write_state(per_class)
+
+    # --- finishing ----------------------------------------------------------------------
+    def finish_swa(self) -> None:
+        """Average weights from swa_start on; keep them if they validate better."""
+        if not self.swa or self.swa.n_averaged.item() == 0:
+            return
+        loader = DataLoader(self.train_set, batch_size=self.config.train.batch_size)
+        batches = (normalize(images.to(self.device)) for images, _ in loader)
+        update_bn(batches, self.swa, device=self.device)
+        swa_predictor = ResizePredictor(self.swa.module, self.config.data.image_size, self.device)
+        dice = float(self.val.dice(swa_predictor, self.config.train.batch_size).mean())
+        if dice > self.best_dice:
+            self.best_dice, self.best_epoch = dice, -1  # -1: the SWA average
+            self.run.save_weights(self.swa.module)
+
+    def write_oof(self) -> None:
+        """Probabilities of the best checkpoint on every validation image, at its original size."""
+        self.run.load_weights(self.model)
+        for index, probs in tqdm(self.val.probabilities(self.predictor, self.config.train.batch_size),
+                                 total=len(self.val.dataset), desc="oof", unit="img", disable=self.quiet):
+            self.run.write_oof(Path(self.val.dataset.cases[index]).name, probs)
+
+    def write_state(self, per_class: np.ndarray | None, oof_done: bool = False) -> None:
+        self.run.write_state({
+            "config": self.config.model_dump(mode="json"), "fold": self.fold, "epoch": self.epoch,
+            "best_epoch": self.best_epoch, "best_dice": self.best_dice, "data_hash": self.data_hash,
+            "classes": list(self.val.dataset.task.classes), "val_cases": self.val.dataset.cases,
+            "last_val_dice_per_class": None if per_class is None else [round(float(d), 6) for d in per_class],
+            "oof_done": oof_done})
+
+
+def train_fold(config: MemberConfig, fold: int, resume: bool = False, quiet: bool = False) -> FoldResult:
+    """Train `config` on fold `fold`, resuming from the last finished epoch if asked."""
+    run_dir = Path(config.run.dir) / f"fold{fold}"
+    if not resume and (run_dir / MODEL_FILE).exists():
+        raise UserError(f"{run_dir} already holds a trained model: pass --resume, or set run.dir elsewhere")
+    trainer = FoldTrainer(config, fold, quiet)
+    state = trainer.run.load_resume() if resume else None
+    if state is not None:
+        trainer.restore(state)
+    loggers = MetricLoggers(config.run, trainer.run.path, f"{run_dir.parent.name}-fold{fold}",
+                            config.model_dump(mode="json"))
+    try:
+        while trainer.epoch < config.train.epochs:
+            trainer.run_epoch(loggers)
+    finally:
+        loggers.close()
+    trainer.finish_swa()
+    trainer.write_oof()
+    trainer.write_state(None, oof_done=True)
+    return FoldResult(trainer.run.path, trainer.best_dice, trainer.best_epoch)

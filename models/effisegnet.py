@@ -1,0 +1,84 @@
+"""EffiSegNet (Vezakis et al., 2024): EfficientNet features, per-stage 3x3 projections,
+nearest upsampling to the input size, summation, BN and two Ghost modules."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from monai.networks.nets import EfficientNetBNFeatures
+
+from models import register
+from models.pretrained import hub_download_guard
+
+STAGE_CHANNELS = {  # output channels of the five EfficientNet feature stages
+    0: (16, 24, 40, 112, 320), 1: (16, 24, 40, 112, 320), 2: (16, 24, 48, 120, 352),
+    3: (24, 32, 48, 136, 384), 4: (24, 32, 56, 160, 448), 5: (24, 40, 64, 176, 512),
+    6: (32, 40, 72, 200, 576), 7: (32, 48, 80, 224, 640),
+}
+
+
+class GhostModule(nn.Module):
+    """GhostNet block: a 1x1 conv makes half the maps, a cheap depthwise 3x3 makes the rest."""
+
+    def __init__(self, in_channels: int, out_channels: int, ratio: int = 2, cheap_kernel: int = 3):
+        super().__init__()
+        self.out_channels = out_channels
+        primary = math.ceil(out_channels / ratio)
+        self.primary_conv = nn.Sequential(
+            nn.Conv2d(in_channels, primary, 1, bias=False), nn.BatchNorm2d(primary), nn.ReLU(inplace=True))
+        self.cheap_operation = nn.Sequential(
+            nn.Conv2d(primary, primary * (ratio - 1), cheap_kernel, padding=cheap_kernel // 2,
+                      groups=primary, bias=False),
+            nn.BatchNorm2d(primary * (ratio - 1)), nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        primary = self.primary_conv(x)
+        return torch.cat([primary, self.cheap_operation(primary)], dim=1)[:, : self.out_channels]
+
+
+class StageProjection(nn.Module):
+    """3x3 conv to `ch` -> ReLU -> BN (upsampling happens in the parent)."""
+
+    def __init__(self, in_channels: int, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, ch, 3, padding=1, bias=False)
+        self.relu = nn.ReLU(inplace=True)
+        self.bn = nn.BatchNorm2d(ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.relu(self.conv(x)))
+
+
+class EffiSegNet(nn.Module):
+    """EffiSegNet-B{0..7}. The encoder keeps MONAI's unused conv head, as the published model does."""
+
+    def __init__(self, variant: int = 0, ch: int = 32, num_classes: int = 1, pretrained: bool = False,
+                 deep_supervision: bool = False):
+        super().__init__()
+        with hub_download_guard(f"efficientnet-b{variant}"):
+            self.encoder = EfficientNetBNFeatures(model_name=f"efficientnet-b{variant}", pretrained=pretrained)
+        for unused in ("_avg_pooling", "_dropout", "_fc"):
+            delattr(self.encoder, unused)
+        self.stages = nn.ModuleList(StageProjection(c, ch) for c in STAGE_CHANNELS[variant])
+        self.bn = nn.BatchNorm2d(ch)
+        self.ghost1 = GhostModule(ch, ch)
+        self.ghost2 = GhostModule(ch, ch)
+        self.head = nn.Conv2d(ch, num_classes, 1, bias=False)
+        self.deep_heads = (nn.ModuleList(nn.Conv2d(ch, num_classes, 1, bias=False) for _ in STAGE_CHANNELS[variant])
+                           if deep_supervision else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        size = x.shape[-2:]
+        maps = [F.interpolate(stage(f), size=size, mode="nearest") for stage, f in zip(self.stages, self.encoder(x))]
+        out = self.head(self.ghost2(self.ghost1(self.bn(torch.stack(maps).sum(0)))))
+        if self.deep_heads is not None and self.training:
+            return [out, *(head(m) for head, m in zip(self.deep_heads, maps))]
+        return out
+
+
+@register(*(f"effisegnet-b{i}" for i in range(8)))
+def effisegnet(name: str, ch: int = 32, num_classes: int = 1, pretrained: bool = False,
+               deep_supervision: bool = False) -> EffiSegNet:
+    return EffiSegNet(int(name[-1]), ch, num_classes, pretrained, deep_supervision)

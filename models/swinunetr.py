@@ -1,0 +1,14 @@
+"""SwinUNETR from MONAI in 2D; predicted over full images with sliding windows."""
+from __future__ import annotations
+
+from monai.networks.nets import SwinUNETR
+
+from errors import UserError
+from models import register
+
+
+@register("swinunetr")
+def swinunetr(num_classes: int = 1, feature_size: int = 24, pretrained: bool = False, **kwargs) -> SwinUNETR:
+    if pretrained:
+        raise UserError("swinunetr has no 2D pretrained weights here; use model.weights: /path/file")
+    return SwinUNETR(in_channels=3, out_channels=num_classes, feature_size=feature_size, spatial_dims=2, **kwargs)

@@ -1,0 +1,131 @@
+"""train-fold end to end on tiny synthetic data."""
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import folds.engine as engine
+from configs.schema import MemberConfig, load_config
+from data import get_task
+from folds.split import make_splits, write_splits
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def member(task: str, data_root: Path, tmp_path: Path, *overrides: str) -> MemberConfig:
+    splits = tmp_path / "splits.json"
+    if not splits.exists():
+        write_splits(make_splits(get_task(task, data_root), k=2, seed=0), splits)
+    return load_config(ROOT / f"configs/{task}/tiny.yaml", MemberConfig,
+                       [f"data.root={data_root}", f"data.splits={splits}", f"run.dir={tmp_path / 'run'}", *overrides])
+
+
+def log_rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "log.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def mixed_size_kvasir(kvasir_root, tmp_path):
+    """The synthetic Kvasir set in the original layout, with images of several sizes."""
+    root = tmp_path / "mixed"
+    task = get_task("kvasir", kvasir_root)
+    for i, case in enumerate(task.labelled_cases()):
+        height, width = [(64, 64), (48, 80), (90, 70)][i % 3]
+        image = cv2.resize(task.read_image(case), (width, height))
+        mask = cv2.resize(task.read_mask(case)[0].astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_NEAREST)
+        for folder, data in (("images", cv2.cvtColor(image, cv2.COLOR_RGB2BGR)), ("masks", mask)):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / folder / f"c{i}.png"), data)
+    return root
+
+
+def test_one_epoch_writes_every_artefact_and_oof_at_original_sizes(mixed_size_kvasir, tmp_path):
+    config = member("kvasir", mixed_size_kvasir, tmp_path, "train.epochs=1")
+    result = engine.train_fold(config, fold=1, quiet=True)
+    run = result.run_dir
+    assert run == tmp_path / "run" / "fold1"
+    for name in ("model.safetensors", "state.json", "optimizer.pt", "log.csv"):
+        assert (run / name).is_file()
+    task = get_task("kvasir", mixed_size_kvasir)
+    val_cases = make_splits(task, k=2, seed=0).folds[1].val
+    assert sorted(p.name for p in (run / "oof").iterdir()) == sorted(f"{Path(c).name}.npy" for c in val_cases)
+    for case in val_cases:
+        oof = np.load(run / "oof" / f"{Path(case).name}.npy")
+        assert oof.dtype == np.float16 and oof.shape == task.read_mask(case).shape
+        assert 0 <= oof.min() and oof.max() <= 1
+    assert len(log_rows(run)) == 1
+    with pytest.raises(Exception, match="already holds a trained model"):
+        engine.train_fold(config, fold=1, quiet=True)
+
+
+def test_handbone_member_trains_and_loss_falls(handbone_root, tmp_path):
+    config = member("handbone", handbone_root, tmp_path, "train.epochs=4", "data.image_size=64")
+    result = engine.train_fold(config, fold=0, quiet=True)
+    rows = log_rows(result.run_dir)
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    oof = sorted((result.run_dir / "oof").iterdir())
+    assert len(oof) == 4 and np.load(oof[0]).shape == (29, 128, 128)
+
+
+def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(kvasir_root, tmp_path, monkeypatch):
+    overrides = ("train.epochs=3", "model.params={ch: 8}", "augment.affine=0.5")
+    straight = engine.train_fold(member("kvasir", kvasir_root, tmp_path, *overrides,
+                                        f"run.dir={tmp_path / 'straight'}"), fold=0, quiet=True)
+    real_run_epoch = engine.FoldTrainer.run_epoch
+
+    def killed_in_epoch_two(self, loggers):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        real_run_epoch(self, loggers)
+
+    config = member("kvasir", kvasir_root, tmp_path, *overrides, f"run.dir={tmp_path / 'resumed'}")
+    monkeypatch.setattr(engine.FoldTrainer, "run_epoch", killed_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        engine.train_fold(config, fold=0, quiet=True)
+    assert len(log_rows(tmp_path / "resumed" / "fold0")) == 1
+    monkeypatch.setattr(engine.FoldTrainer, "run_epoch", real_run_epoch)
+    resumed = engine.train_fold(config, fold=0, resume=True, quiet=True)
+    assert [r["epoch"] for r in log_rows(resumed.run_dir)] == ["1", "2", "3"]
+    a, b = load_file(str(straight.run_dir / "model.safetensors")), load_file(str(resumed.run_dir / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+    assert resumed.best_dice == pytest.approx(straight.best_dice, abs=1e-6)
+
+
+def test_learns_a_trivial_set_to_dice_above_0_9(tmp_path):
+    rng = np.random.default_rng(0)
+    for folder in ("images", "masks"):
+        (tmp_path / "easy" / folder).mkdir(parents=True)
+    for i in range(24):
+        mask = np.zeros((64, 64), np.uint8)
+        y, x = rng.integers(4, 36, 2)
+        h, w = rng.integers(14, 26, 2)
+        mask[y:y + h, x:x + w] = 255
+        image = np.where(mask[..., None] > 0, 220, 40).astype(np.uint8).repeat(3, 2)
+        image = np.clip(image + rng.normal(0, 10, image.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / "easy" / "images" / f"{i}.png"), image)
+        cv2.imwrite(str(tmp_path / "easy" / "masks" / f"{i}.png"), mask)
+    config = member("kvasir", tmp_path / "easy", tmp_path, "train.epochs=4", "train.batch_size=2", "train.loss={bce_dice: 1}",
+                    "augment.black_rectangle=0", "model.name=unetplusplus",
+                    "model.params={encoder_name: resnet18, decoder_channels: [32, 16, 16, 8, 8]}")
+    result = engine.train_fold(config, fold=0, quiet=True)
+    assert result.best_dice > 0.9
+
+
+def test_swa_and_accumulation_run(kvasir_root, tmp_path):
+    config = member("kvasir", kvasir_root, tmp_path, "train.epochs=2", "train.swa_start=1", "train.swa_lr=0.001",
+                    "train.accumulate=2", "optim.name=lion", "optim.lr=1e-4", "scheduler.warmup_epochs=1")
+    result = engine.train_fold(config, fold=0, quiet=True)
+    assert (result.run_dir / "model.safetensors").is_file() and result.best_epoch in (-1, 1, 2)
+
+
+def test_wrong_fold_is_one_line(kvasir_root, tmp_path, run_cli):
+    config = member("kvasir", kvasir_root, tmp_path)
+    code, _, err = run_cli("train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "5",
+                           "--set", f"data.root={config.data.root}", "--set", f"data.splits={config.data.splits}",
+                           "--set", f"run.dir={tmp_path}/r")
+    assert code == 2 and "fold 5 does not exist" in err
