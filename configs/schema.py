@@ -30,6 +30,8 @@ class ModelConfig(Strict):
     params: dict[str, Any] = {}
     pretrained: bool = False
     weights: Path | None = None
+    inference: Literal["resize", "sliding_window"] = "resize"
+    overlap: float = Field(0.25, ge=0, lt=1)
 
 
 class AugmentConfig(Strict):

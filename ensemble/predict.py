@@ -4,10 +4,10 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import Protocol
 
-import cv2
 import numpy as np
 import torch
 import torch.nn as nn
+from monai.inferers import sliding_window_inference
 
 from data.augment import normalize
 from folds.dataset import resize_image
@@ -61,6 +61,27 @@ class ResizePredictor:
         return self.predict_batch(resized[None])[0].numpy()
 
 
+class SlidingWindowPredictor:
+    """Full-size prediction with MONAI's gaussian-weighted sliding windows of the input size.
+
+    Windows run on the model's device; the full-size map is stitched on the CPU."""
+
+    def __init__(self, model: nn.Module, window: int, device: torch.device, overlap: float = 0.25,
+                 amp: bool = False):
+        self.model, self.window, self.device, self.overlap, self.amp = model.eval(), window, device, overlap, amp
+
+    def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
+        return tuple(shape)
+
+    @torch.inference_mode()
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        x = normalize(torch.from_numpy(image.transpose(2, 0, 1).copy())[None])
+        with autocast(self.device, self.amp):
+            logits = sliding_window_inference(x, self.window, 1, self.model, overlap=self.overlap, mode="gaussian",
+                                              sw_device=self.device, device=torch.device("cpu"))
+        return torch.sigmoid(logits.float())[0].numpy()
+
+
 class HorizontalFlipTTA:
     """Average of the prediction and the un-flipped prediction of the flipped image."""
 
@@ -73,14 +94,3 @@ class HorizontalFlipTTA:
     def predict(self, image: np.ndarray) -> np.ndarray:
         flipped = self.inner.predict(np.ascontiguousarray(image[:, ::-1]))[:, :, ::-1]
         return (self.inner.predict(image) + flipped) / 2
-
-
-def resize_probs(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear (half-pixel centres) resampling of CxhxW probabilities to CxHxW float32."""
-    if probs.shape[1:] == tuple(shape):
-        return probs.astype(np.float32, copy=False)
-    h, w = shape
-    channels = [cv2.resize(np.ascontiguousarray(probs[i:i + 4].transpose(1, 2, 0)), (w, h),
-                           interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
-                for i in range(0, len(probs), 4)]
-    return np.concatenate(channels, axis=2).transpose(2, 0, 1)

@@ -20,7 +20,8 @@ import models
 from configs.schema import MemberConfig, ModelConfig
 from data import get_task
 from data.augment import build_transform, normalize
-from ensemble.predict import ResizePredictor, autocast, pick_device, resize_probs
+from ensemble.predict import ResizePredictor, autocast, pick_device
+from ensemble.vote import resize_probs
 from errors import UserError
 from folds.artifacts import MODEL_FILE, RunFolder
 from folds.dataset import SegmentationDataset

@@ -55,10 +55,11 @@ class EffiSegNet(nn.Module):
     """EffiSegNet-B{0..7}. The encoder keeps MONAI's unused conv head, as the published model does."""
 
     def __init__(self, variant: int = 0, ch: int = 32, num_classes: int = 1, pretrained: bool = False,
-                 deep_supervision: bool = False):
+                 deep_supervision: bool = False, bn_momentum: float = 0.01):
         super().__init__()
         with hub_download_guard(f"efficientnet-b{variant}"):
-            self.encoder = EfficientNetBNFeatures(model_name=f"efficientnet-b{variant}", pretrained=pretrained)
+            self.encoder = EfficientNetBNFeatures(model_name=f"efficientnet-b{variant}", pretrained=pretrained,
+                                                  norm=("batch", {"eps": 1e-3, "momentum": bn_momentum}))
         for unused in ("_avg_pooling", "_dropout", "_fc"):
             delattr(self.encoder, unused)
         self.stages = nn.ModuleList(StageProjection(c, ch) for c in STAGE_CHANNELS[variant])
@@ -80,5 +81,6 @@ class EffiSegNet(nn.Module):
 
 @register(*(f"effisegnet-b{i}" for i in range(8)))
 def effisegnet(name: str, ch: int = 32, num_classes: int = 1, pretrained: bool = False,
-               deep_supervision: bool = False) -> EffiSegNet:
-    return EffiSegNet(int(name[-1]), ch, num_classes, pretrained, deep_supervision)
+               deep_supervision: bool = False, bn_momentum: float = 0.01) -> EffiSegNet:
+    """`bn_momentum` is the encoder's (MONAI's default 0.01); raise it for very short runs."""
+    return EffiSegNet(int(name[-1]), ch, num_classes, pretrained, deep_supervision, bn_momentum)

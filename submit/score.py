@@ -12,8 +12,7 @@ from data.images import image_size
 from data.task import Task
 from errors import UserError
 from submit.metrics import Counts
-from submit.rle import parse
-from submit.submission import Row, decode_row, group_rows, read_submission
+from submit.submission import Row, decode_row, group_rows, parse_row, read_submission
 
 
 def test_image_sizes(task: Task) -> dict[str, tuple[int, int]]:
@@ -29,10 +28,7 @@ def validate_rows(rows: list[Row], classes: tuple[str, ...], sizes: dict[str, tu
     for name, image_rows in table.items():
         size = sizes[name][0] * sizes[name][1]
         for row in image_rows:
-            try:
-                parse(row.rle, size)
-            except UserError as err:
-                raise UserError(f"{source} line {row.line} ({row.image_name} / {row.class_name}): {err}") from None
+            parse_row(row, size, source)
     return table
 
 

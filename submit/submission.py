@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from errors import UserError
-from submit.rle import decode, encode
+from submit.rle import decode, encode, parse
 
 HEADER = ("image_name", "class", "rle")
 
@@ -109,7 +109,19 @@ def group_rows(rows: Iterable[Row], classes: tuple[str, ...], image_names: Itera
 
 def decode_row(row: Row, shape: tuple[int, int], source: str) -> np.ndarray:
     """Decode one row's RLE, naming the row if it is malformed."""
-    try:
+    with _naming_row(row, source):
         return decode(row.rle, shape)
+
+
+def parse_row(row: Row, size: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated 0-indexed run starts and lengths of one row, naming the row if malformed."""
+    with _naming_row(row, source):
+        return parse(row.rle, size)
+
+
+@contextmanager
+def _naming_row(row: Row, source: str) -> Iterator[None]:
+    try:
+        yield
     except UserError as err:
         raise UserError(f"{source} line {row.line} ({row.image_name} / {row.class_name}): {err}") from None

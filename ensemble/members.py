@@ -1,0 +1,90 @@
+"""Members: trained run folders loaded from `model.safetensors` + `state.json` alone."""
+from __future__ import annotations
+
+import glob
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from configs.schema import EnsembleMember, MemberConfig, validate_config
+from ensemble.predict import HorizontalFlipTTA, Predictor, ResizePredictor, SlidingWindowPredictor
+from errors import UserError
+from folds.artifacts import MODEL_FILE, STATE_FILE, RunFolder
+
+
+@dataclass
+class Member:
+    run: RunFolder
+    config: MemberConfig
+    predictor: Predictor
+    weight: float
+    cache_key: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.run.path.parent.name}/{self.run.path.name}"
+
+
+def expand(entries: list[EnsembleMember]) -> list[tuple[Path, EnsembleMember]]:
+    """Run folders named by each entry (a folder or a glob), in sorted order."""
+    out = []
+    for entry in entries:
+        matches = sorted(Path(p) for p in glob.glob(entry.path) if (Path(p) / STATE_FILE).is_file())
+        if not matches:
+            raise UserError(f"member {entry.path!r} matches no run folder with a {STATE_FILE}")
+        out += [(path, entry) for path in matches]
+    return out
+
+
+def build_predictor(config: MemberConfig, model: torch.nn.Module, device: torch.device, tta: str) -> Predictor:
+    size, train = config.data.image_size, config.train
+    if config.model.inference == "sliding_window":
+        predictor = SlidingWindowPredictor(model, size, device, config.model.overlap, train.amp)
+    else:
+        predictor = ResizePredictor(model, size, device, train.amp, train.channels_last)
+    return HorizontalFlipTTA(predictor) if tta == "hflip" else predictor
+
+
+def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes: tuple[str, ...]) -> Member:
+    """Rebuild a member's network from its state.json and load its best weights."""
+    from folds.engine import build_model
+
+    run = RunFolder(path)
+    state = run.read_state()
+    config = validate_config(state.get("config", {}), MemberConfig, str(path / STATE_FILE))
+    if tuple(state.get("classes", ())) != classes:
+        raise UserError(f"member {path} was trained for other classes than this ensemble's task")
+    model = build_model(config.model, len(classes), with_pretrained=False)
+    run.load_weights(model)
+    model.to(device)
+    weights = path / MODEL_FILE
+    key = hashlib.sha256(f"{weights.resolve()}:{weights.stat().st_mtime_ns}:{entry.tta}".encode()).hexdigest()[:16]
+    return Member(run, config, build_predictor(config, model, device, entry.tta), entry.weight, key)
+
+
+def load_members(entries: list[EnsembleMember], device: torch.device, classes: tuple[str, ...]) -> list[Member]:
+    return [load_member(path, entry, device, classes) for path, entry in expand(entries)]
+
+
+class ProbabilityCache:
+    """Float16 grid probabilities per member and image, so re-voting skips the models."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+
+    def predict(self, member: Member, image_name: str, image: np.ndarray) -> np.ndarray:
+        if self.folder is None:
+            return member.predictor.predict(image)
+        path = self.folder / member.cache_key / f"{image_name}.npy"
+        if path.is_file():
+            return np.load(path).astype(np.float32)
+        probs = member.predictor.predict(image)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            np.save(handle, probs.astype(np.float16))
+        tmp.replace(path)
+        return probs

@@ -1,0 +1,148 @@
+"""Soft voting with members whose outputs are known, TTA, thresholds and hard voting."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from configs.schema import EnsembleConfig, validate_config
+from data import get_task
+from ensemble.hard_vote import hard_vote_csvs
+from ensemble.run import run_ensemble
+from ensemble.thresholds import CANDIDATES, threshold_dice
+from submit.rle import decode
+from submit.submission import read_submission, write_submission
+from tests.stubs import make_stub_run
+from tests.test_rle import reference_encode
+
+
+def reference_probs(model, shape) -> np.ndarray:
+    """sigmoid(logits) resampled with torch's bilinear (half-pixel) interpolation."""
+    probs = torch.sigmoid(model.logits)[None]
+    return F.interpolate(probs, size=shape, mode="bilinear", align_corners=False)[0].numpy()
+
+
+def ensemble_config(task, root, members, csv, **extra) -> EnsembleConfig:
+    return validate_config({"task": task, "members": members, "data": {"root": str(root)},
+                            "output": {"csv": str(csv)}, **extra}, EnsembleConfig, "test")
+
+
+def test_weighted_soft_vote_of_members_at_different_sizes(handbone_root, tmp_path):
+    classes = get_task("handbone", handbone_root).classes
+    small = make_stub_run(tmp_path / "a" / "fold0", "handbone", classes, size=32, seed=1)
+    large = make_stub_run(tmp_path / "b" / "fold0", "handbone", classes, size=64, seed=2)
+    csv = tmp_path / "sub.csv"
+    config = ensemble_config("handbone", handbone_root, [{"path": str(tmp_path / "a" / "fold*"), "weight": 1.0},
+                                                         {"path": str(tmp_path / "b" / "fold0"), "weight": 3.0}], csv)
+    assert run_ensemble(config, quiet=True) == csv
+    expected = (reference_probs(small, (128, 128)) + 3 * reference_probs(large, (128, 128))) / 4
+    from ensemble.vote import grid_means, soft_vote
+    grids = grid_means([(torch.sigmoid(small.logits).numpy(), 1.0), (torch.sigmoid(large.logits).numpy(), 3.0)])
+    np.testing.assert_allclose(soft_vote(grids, (128, 128)), expected, atol=1e-5)
+    rows = read_submission(csv)
+    names = sorted(Path(c).name for c in get_task("handbone", handbone_root).test_images())
+    assert [r.image_name for r in rows] == [n for n in names for _ in classes]
+    sure = np.abs(expected - 0.5) > 1e-5  # pixels on the threshold within float error may go either way
+    assert sure.mean() > 0.999
+    for i, row in enumerate(rows[:29]):
+        assert row.class_name == classes[i]
+        if sure[i].all():
+            assert row.rle == reference_encode(expected[i] > 0.5)
+        mask = decode(row.rle, (128, 128))
+        np.testing.assert_array_equal(mask[sure[i]], (expected[i] > 0.5)[sure[i]])
+
+
+def test_members_sharing_a_grid_equal_their_weighted_mean(kvasir_root, tmp_path):
+    one = make_stub_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), size=32, seed=3)
+    two = make_stub_run(tmp_path / "m" / "fold1", "kvasir", ("polyp",), size=32, seed=4)
+    from ensemble.vote import grid_means
+    grids = grid_means([(torch.sigmoid(one.logits).numpy(), 2.0), (torch.sigmoid(two.logits).numpy(), 1.0)])
+    assert len(grids) == 1 and grids[0][1] == 3.0
+    np.testing.assert_allclose(grids[0][0], (2 * torch.sigmoid(one.logits) + torch.sigmoid(two.logits)).numpy() / 3,
+                               atol=1e-6)
+    csv = tmp_path / "k.csv"
+    run_ensemble(ensemble_config("kvasir", kvasir_root / "test", [str(tmp_path / "m" / "fold*")], csv), quiet=True)
+    expected = (reference_probs(one, (64, 64)) + reference_probs(two, (64, 64)))[0] / 2 > 0.5
+    rows = read_submission(csv)
+    assert len(rows) == 4 and all(r.rle == reference_encode(expected) for r in rows)
+    png = sorted((tmp_path / "k_masks").iterdir())
+    assert len(png) == 4
+    import cv2
+    np.testing.assert_array_equal(cv2.imread(str(png[0]), cv2.IMREAD_GRAYSCALE) > 127, expected)
+
+
+def test_hflip_tta(kvasir_root, tmp_path):
+    from ensemble.members import build_predictor
+    from ensemble.predict import HorizontalFlipTTA, ResizePredictor
+    image = np.zeros((64, 64, 3), np.uint8)
+    symmetric = make_stub_run(tmp_path / "s" / "fold0", "kvasir", ("polyp",), size=32, seed=5, symmetric=True)
+    plain = ResizePredictor(symmetric, 32, torch.device("cpu")).predict(image)
+    np.testing.assert_allclose(HorizontalFlipTTA(ResizePredictor(symmetric, 32, torch.device("cpu"))).predict(image),
+                               plain, atol=1e-7)
+    asymmetric = make_stub_run(tmp_path / "a" / "fold0", "kvasir", ("polyp",), size=32, seed=6)
+    probs = torch.sigmoid(asymmetric.logits).numpy()
+    tta = HorizontalFlipTTA(ResizePredictor(asymmetric, 32, torch.device("cpu"))).predict(image)
+    np.testing.assert_allclose(tta, (probs + probs[:, :, ::-1]) / 2, atol=1e-6)
+
+
+def test_sliding_window_matches_full_image_for_a_pointwise_model():
+    from ensemble.predict import SlidingWindowPredictor
+    from data.augment import normalize
+    model = torch.nn.Conv2d(3, 2, 1)
+    image = np.random.default_rng(0).integers(0, 255, (70, 90, 3), dtype=np.uint8)
+    out = SlidingWindowPredictor(model, 32, torch.device("cpu"), overlap=0.5).predict(image)
+    with torch.no_grad():
+        full = torch.sigmoid(model(normalize(torch.from_numpy(image.transpose(2, 0, 1).copy())[None])))[0].numpy()
+    assert out.shape == (2, 70, 90)
+    np.testing.assert_allclose(out, full, atol=1e-5)
+
+
+def test_threshold_dice_matches_brute_force():
+    rng = np.random.default_rng(0)
+    probs = rng.random((3, 20, 20)).astype(np.float32)
+    probs[0, 0, :5] = 0.5  # exact ties with a candidate: "> t" must exclude them
+    truth = rng.random((3, 20, 20)) > 0.6
+    table = threshold_dice(probs, truth)
+    for c in range(3):
+        for j, t in enumerate(CANDIDATES):
+            pred = probs[c] > t
+            tp = (pred & truth[c]).sum()
+            expected = (2 * tp + 1e-4) / (pred.sum() + truth[c].sum() + 1e-4)
+            assert table[c, j] == pytest.approx(expected)
+
+
+def _write_random_csvs(tmp_path, count, rng, shape=(7, 9)):
+    names, classes = ["a.png", "b.png"], ("polyp", "other")
+    masks = rng.random((count, len(names), len(classes), *shape)) > 0.5
+    paths = []
+    for k in range(count):
+        path = tmp_path / f"in{k}.csv"
+        with write_submission(path, classes) as writer:
+            for i, name in enumerate(names):
+                writer.write_image(name, masks[k, i])
+        paths.append(str(path))
+    return paths, masks, names, classes
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5])
+def test_hard_vote_matches_hand_count(tmp_path, count):
+    rng = np.random.default_rng(count)
+    paths, masks, names, classes = _write_random_csvs(tmp_path, count, rng)
+    for min_votes in range(1, count + 1):
+        out = tmp_path / f"vote{min_votes}.csv"
+        hard_vote_csvs(paths, out, min_votes, quiet=True)
+        expected = masks.sum(0) >= min_votes
+        rows = read_submission(out)
+        assert [(r.image_name, r.class_name) for r in rows] == [(n, c) for n in names for c in classes]
+        assert [r.rle for r in rows] == [reference_encode(expected[i, j]) for i in range(2) for j in range(2)]
+
+
+def test_vote_rejects_bad_min_votes_and_mismatched_csvs(tmp_path, run_cli):
+    paths, *_ = _write_random_csvs(tmp_path, 2, np.random.default_rng(0))
+    code, _, err = run_cli("vote", "--csv", *paths, "--min-votes", "3", "--out", tmp_path / "v.csv")
+    assert code == 2 and "--min-votes" in err
+    lines = Path(paths[1]).read_text().splitlines()
+    Path(paths[1]).write_text("\n".join(lines[:-1]) + "\n")
+    code, _, err = run_cli("vote", "--csv", *paths, "--min-votes", "1", "--out", tmp_path / "v.csv")
+    assert code == 2 and "missing row" in err and not (tmp_path / "v.csv").exists()
