@@ -77,6 +77,12 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(f"mean Dice: {report.mean_dice:.4f}")
 
 
+def cmd_analyze(args: argparse.Namespace) -> None:
+    from submit.analyze import analyze_csv
+
+    print(analyze_csv(args.task, args.csv, args.data_root, args.out, args.worst, quiet=args.quiet))
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from ensemble.demo import run_demo
 
@@ -136,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--task", choices=tasks, required=True)
     score.add_argument("--csv", required=True)
     score.add_argument("--data-root", required=True)
+
+    analyze = add("analyze", cmd_analyze, "per-class/per-image tables, a chart and overlays of the worst images")
+    analyze.add_argument("--task", choices=tasks, required=True)
+    analyze.add_argument("--csv", required=True)
+    analyze.add_argument("--data-root", required=True)
+    analyze.add_argument("--out", default="report")
+    analyze.add_argument("--worst", type=int, default=4)
 
     demo = add("demo", cmd_demo, "synthetic data, 2 folds, 2 members, ensemble, CSV, score")
     demo.add_argument("--workdir", default="demo_runs")

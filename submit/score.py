@@ -1,6 +1,7 @@
 """`validate` and `score`: check a CSV against test images, score it against labels."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,14 @@ def validate_csv(task_name: str, csv_path: Path | str, images_dir: Path | str) -
 
 
 @dataclass(frozen=True)
+class Prediction:
+    name: str
+    case: str
+    pred: np.ndarray
+    truth: np.ndarray
+
+
+@dataclass(frozen=True)
 class ScoreReport:
     """Per-class means over images of the competition metrics."""
 
@@ -71,8 +80,9 @@ def report_from_counts(classes: tuple[str, ...], counts: list[Counts]) -> ScoreR
                        stacked.precision().mean(0), stacked.recall().mean(0), len(counts))
 
 
-def score_csv(task_name: str, csv_path: Path | str, data_root: Path | str, quiet: bool = False) -> ScoreReport:
-    """Score a submission against the labelled cases of `data_root`, matched by base name."""
+def labelled_predictions(task_name: str, csv_path: Path | str, data_root: Path | str,
+                         only: set[str] | None = None, quiet: bool = False) -> tuple[Task, Iterator[Prediction]]:
+    """The task and, per CSV image matched by base name to a labelled case: (name, case, pred, truth)."""
     task = get_task(task_name, data_root)
     rows = read_submission(csv_path)
     labelled = task.cases_by_name(task.labelled_cases())
@@ -83,9 +93,17 @@ def score_csv(task_name: str, csv_path: Path | str, data_root: Path | str, quiet
     if not names:
         raise UserError(f"{csv_path}: no rows to score")
     table = group_rows(rows, task.classes, names, str(csv_path))
-    counts = []
-    for name in tqdm(names, desc="score", unit="img", disable=quiet):
-        truth = task.read_mask(labelled[name])
-        pred = np.stack([decode_row(row, truth.shape[1:], str(csv_path)) for row in table[name]])
-        counts.append(Counts.of(pred, truth))
-    return report_from_counts(task.classes, counts)
+
+    def predictions() -> Iterator[Prediction]:
+        for name in tqdm([n for n in names if only is None or n in only], desc="score", unit="img", disable=quiet):
+            truth = task.read_mask(labelled[name])
+            pred = np.stack([decode_row(row, truth.shape[1:], str(csv_path)) for row in table[name]])
+            yield Prediction(name, labelled[name], pred, truth)
+
+    return task, predictions()
+
+
+def score_csv(task_name: str, csv_path: Path | str, data_root: Path | str, quiet: bool = False) -> ScoreReport:
+    """Score a submission against the labelled cases of `data_root`, matched by base name."""
+    task, predictions = labelled_predictions(task_name, csv_path, data_root, quiet=quiet)
+    return report_from_counts(task.classes, [Counts.of(p.pred, p.truth) for p in predictions])

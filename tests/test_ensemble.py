@@ -146,3 +146,51 @@ def test_vote_rejects_bad_min_votes_and_mismatched_csvs(tmp_path, run_cli):
     Path(paths[1]).write_text("\n".join(lines[:-1]) + "\n")
     code, _, err = run_cli("vote", "--csv", *paths, "--min-votes", "1", "--out", tmp_path / "v.csv")
     assert code == 2 and "missing row" in err and not (tmp_path / "v.csv").exists()
+
+
+def test_probability_cache_skips_the_models_on_a_rerun(kvasir_root, tmp_path, monkeypatch):
+    make_stub_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), size=32, seed=7)
+    extra = {"cache_dir": str(tmp_path / "cache")}
+    first = tmp_path / "first.csv"
+    run_ensemble(ensemble_config("kvasir", kvasir_root / "test", [str(tmp_path / "m" / "fold0")], first, **extra),
+                 quiet=True)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 4
+    from ensemble.predict import ResizePredictor
+
+    def no_model(self, image):
+        raise AssertionError("the model ran although its probabilities were cached")
+
+    monkeypatch.setattr(ResizePredictor, "predict", no_model)
+    second = tmp_path / "second.csv"
+    run_ensemble(ensemble_config("kvasir", kvasir_root / "test", [str(tmp_path / "m" / "fold0")], second,
+                                 thresholds=0.3, **extra), quiet=True)
+    looser = [decode(r.rle, (64, 64)).sum() for r in read_submission(second)]
+    stricter = [decode(r.rle, (64, 64)).sum() for r in read_submission(first)]
+    assert all(a >= b for a, b in zip(looser, stricter)) and sum(looser) > sum(stricter)
+
+
+def test_checkpoint_of_another_architecture_is_one_line(kvasir_root, tmp_path, run_cli):
+    import json
+    make_stub_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), size=32, seed=8)
+    state_path = tmp_path / "m" / "fold0" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["config"]["model"] = {"name": "effisegnet-b0", "params": {"ch": 8}}
+    state_path.write_text(json.dumps(state))
+    csv = tmp_path / "x.csv"
+    config = tmp_path / "ens.yaml"
+    config.write_text(f"task: kvasir\nmembers: ['{tmp_path / 'm' / 'fold0'}']\ndata: {{root: {kvasir_root / 'test'}}}\n"
+                      f"output: {{csv: {csv}}}\n")
+    code, _, err = run_cli("ensemble", "--config", config)
+    assert code == 2 and "another architecture" in err and err.count("\n") == 1 and not csv.exists()
+
+
+def test_empty_test_folder_and_unmatched_glob_are_one_line(kvasir_root, tmp_path, run_cli):
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    make_stub_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), size=32, seed=9)
+    config = tmp_path / "ens.yaml"
+    for members, root, fragment in ((str(tmp_path / "m" / "fold*"), tmp_path / "empty", "no images found"),
+                                    (str(tmp_path / "nothing*"), kvasir_root / "test", "matches no run folder")):
+        config.write_text(f"task: kvasir\nmembers: ['{members}']\ndata: {{root: {root}}}\n"
+                          f"output: {{csv: {tmp_path / 'x.csv'}}}\n")
+        code, _, err = run_cli("ensemble", "--config", config)
+        assert code == 2 and fragment in err

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,26 @@ def test_writer_is_atomic(tmp_path):
     with write_submission(path, ("polyp",)) as writer:
         writer.write_image("a.jpg", np.ones((1, 2, 2), bool))
     assert path.read_text() == f"image_name,class,rle\na.jpg,polyp,{encode(np.ones((2, 2), bool))}\n"
+
+
+def test_analyze_writes_tables_chart_and_overlays(kvasir_root, tmp_path, run_cli):
+    import csv as csv_module
+
+    from submit.score import score_csv
+    task = get_task("kvasir", kvasir_root)
+    cases = task.labelled_cases()[:3]
+    path = tmp_path / "s.csv"
+    write_csv(path, task, cases, lambda c: np.roll(task.read_mask(c), 2 * cases.index(c), axis=2))
+    out = tmp_path / "report"
+    code, _, _ = run_cli("analyze", "--task", "kvasir", "--csv", path, "--data-root", kvasir_root,
+                         "--out", out, "--worst", "2", "--quiet")
+    assert code == 0
+    with open(out / "per_class.csv") as handle:
+        rows = list(csv_module.DictReader(handle))
+    assert float(rows[0]["dice"]) == pytest.approx(score_csv("kvasir", path, kvasir_root, quiet=True).mean_dice, abs=1e-6)
+    with open(out / "per_image.csv") as handle:
+        per_image = list(csv_module.DictReader(handle))
+    assert per_image[-1]["image_name"] == Path(cases[0]).name and float(per_image[-1]["mean_dice"]) == pytest.approx(1.0)
+    worst = sorted(p.stem for p in (out / "worst").iterdir())
+    assert worst == sorted(Path(r["image_name"]).stem for r in per_image[:2])
+    assert (out / "per_class_dice.png").stat().st_size > 1000
