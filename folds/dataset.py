@@ -29,32 +29,22 @@ class SegmentationDataset(Dataset):
 
     def __init__(self, task: Task, cases: list[str], size: int, transform: A.Compose | None = None,
                  cache: bool = True, quiet: bool = False):
-        self.task, self.cases, self.size, self.transform, self.cache = task, cases, size, transform, cache
-        self._items: list[tuple[np.ndarray, np.ndarray]] | None = None
-        if cache:
-            self._items = [self._pack(*self._load(c)) for c in tqdm(cases, desc="cache", unit="img", disable=quiet)]
+        self.task, self.cases, self.size, self.transform = task, cases, size, transform
+        self._cached: list[tuple[np.ndarray, np.ndarray]] | None = None
+        if cache:  # masks are cached with one bit per class and pixel
+            self._cached = [(image, np.packbits(mask, axis=-1)) for image, mask in
+                            map(self._load, tqdm(cases, desc="cache", unit="img", disable=quiet))]
 
     def _load(self, case: str) -> tuple[np.ndarray, np.ndarray]:
         return resize_image(self.task.read_image(case), self.size), resize_mask(self.task.read_mask(case), self.size)
-
-    def _pack(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Masks take one bit per class and pixel while cached."""
-        return image, np.packbits(mask, axis=-1)
-
-    def _unpack(self, packed: np.ndarray) -> np.ndarray:
-        return np.unpackbits(packed, axis=-1, count=self.channels)
-
-    @property
-    def channels(self) -> int:
-        return len(self.task.classes)
 
     def __len__(self) -> int:
         return len(self.cases)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._items is not None:
-            image, packed = self._items[index]
-            mask = self._unpack(packed)
+        if self._cached is not None:
+            image, packed = self._cached[index]
+            mask = np.unpackbits(packed, axis=-1, count=len(self.task.classes))
         else:
             image, mask = self._load(self.cases[index])
         if self.transform is not None:

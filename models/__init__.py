@@ -39,4 +39,4 @@ def build(name: str, **kwargs) -> nn.Module:
         raise UserError(f"model {name!r}: {err}") from None
 
 
-from models import effisegnet, swinunetr, unetplusplus  # noqa: E402,F401  (registration)
+from models import effisegnet, swinunetr, unetplusplus, yolo  # noqa: E402,F401  (registration)

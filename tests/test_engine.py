@@ -118,7 +118,8 @@ def test_learns_a_trivial_set_to_dice_above_0_9(tmp_path):
 
 def test_swa_and_accumulation_run(kvasir_root, tmp_path):
     config = member("kvasir", kvasir_root, tmp_path, "train.epochs=2", "train.swa_start=1", "train.swa_lr=0.001",
-                    "train.accumulate=2", "optim.name=lion", "optim.lr=1e-4", "scheduler.warmup_epochs=1")
+                    "train.accumulate=2", "optim.name=lion", "optim.lr=1e-4", "scheduler.warmup_epochs=1",
+                    "data.cache=false")
     result = engine.train_fold(config, fold=0, quiet=True)
     assert (result.run_dir / "model.safetensors").is_file() and result.best_epoch in (-1, 1, 2)
 

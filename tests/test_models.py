@@ -59,3 +59,10 @@ def test_weights_file_loads_and_rejects_other_architecture(tmp_path):
     other = models.build("unetplusplus", encoder_name="resnet18")
     with pytest.raises(UserError, match="do not fit"):
         load_weights(other, tmp_path / "enc.safetensors")
+
+
+def test_yolov8_seg_builds_offline_with_the_class_count():
+    model = models.build("yolov8-seg", num_classes=29, scale="n")
+    assert model.yaml["nc"] == 29 and model.model[-1].nc == 29
+    with pytest.raises(UserError, match="scale"):
+        models.build("yolov8-seg", scale="q")
