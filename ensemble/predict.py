@@ -42,7 +42,7 @@ class ResizePredictor:
 
     def __init__(self, model: nn.Module, image_size: int, device: torch.device, amp: bool = False,
                  channels_last: bool = False):
-        self.model, self.image_size, self.device, self.amp = model.eval(), image_size, device, amp
+        self.model, self.image_size, self.device, self.amp = model, image_size, device, amp
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
@@ -52,6 +52,7 @@ class ResizePredictor:
     def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) uint8 at the input size -> (B, C, S, S) float32 probabilities on the CPU."""
         x = normalize(images.to(self.device)).contiguous(memory_format=self.memory_format)
+        self.model.eval()  # the engine shares the model with training: never predict in train mode
         with autocast(self.device, self.amp):
             logits = self.model(x)
         return torch.sigmoid(logits.float()).cpu()
@@ -68,7 +69,7 @@ class SlidingWindowPredictor:
 
     def __init__(self, model: nn.Module, window: int, device: torch.device, overlap: float = 0.25,
                  amp: bool = False):
-        self.model, self.window, self.device, self.overlap, self.amp = model.eval(), window, device, overlap, amp
+        self.model, self.window, self.device, self.overlap, self.amp = model, window, device, overlap, amp
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
         return tuple(shape)
@@ -76,6 +77,7 @@ class SlidingWindowPredictor:
     @torch.inference_mode()
     def predict(self, image: np.ndarray) -> np.ndarray:
         x = normalize(torch.from_numpy(image.transpose(2, 0, 1).copy())[None])
+        self.model.eval()
         with autocast(self.device, self.amp):
             logits = sliding_window_inference(x, self.window, 1, self.model, overlap=self.overlap, mode="gaussian",
                                               sw_device=self.device, device=torch.device("cpu"))

@@ -130,3 +130,17 @@ def test_wrong_fold_is_one_line(kvasir_root, tmp_path, run_cli):
                            "--set", f"data.root={config.data.root}", "--set", f"data.splits={config.data.splits}",
                            "--set", f"run.dir={tmp_path}/r")
     assert code == 2 and "fold 5 does not exist" in err
+
+
+def test_prediction_never_runs_in_train_mode():
+    """Validation shares the model with training: BN statistics must not move while predicting."""
+    from ensemble.predict import ResizePredictor
+    import models
+    model = models.build("effisegnet-b0", ch=8)
+    predictor = ResizePredictor(model, 64, torch.device("cpu"))
+    model.train()  # as it is right after a training epoch
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    first = predictor.predict_batch(images)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.allclose(predictor.predict_batch(images[:1]), first[:1], atol=1e-5)  # batch-independent
