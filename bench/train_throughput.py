@@ -2,11 +2,12 @@
 
 The bare loop re-implements the reference recipe's training step in the same run: a torch
 Dataset that decodes each JPEG and mask, albumentations resize + the same augmentations,
-a DataLoader, the same model, DiceCE, AdamW. Both train on the same images with 2 threads;
-images/s is taken over the second epoch (the first warms up and, for train-fold, fills its cache)."""
+a DataLoader, the same model, DiceCE, AdamW. Both train on the same images with 2 threads,
+epochs interleaved (bare, engine, bare, engine, ...) after one warm-up epoch each, so drifts in
+machine speed hit both sides alike; the engine is train-fold's own FoldTrainer (its cache is
+filled when it is built, as in train-fold)."""
 from __future__ import annotations
 
-import csv
 import shutil
 import sys
 import tempfile
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from configs.schema import MemberConfig, load_config  # noqa: E402
 from data.augment import normalize  # noqa: E402
 from data.synthetic import make_kvasir  # noqa: E402
-from folds.engine import train_fold  # noqa: E402
+from folds.engine import FoldTrainer  # noqa: E402
 from folds.split import Fold, Splits, write_splits  # noqa: E402
 
 import models  # noqa: E402
@@ -31,7 +32,7 @@ from models.losses import CombinedLoss  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "kvasir-seg" / "train"
-IMAGES, SIZE, BATCH, THREADS = 64, 224, 8, 2
+IMAGES, SIZE, BATCH, THREADS, ROUNDS = 64, 224, 8, 2, 4
 
 
 def prepare(folder: Path) -> Path:
@@ -65,37 +66,42 @@ class DecodingDataset(Dataset):
         return torch.from_numpy(out["image"].transpose(2, 0, 1).copy()), torch.from_numpy(out["mask"][None].copy())
 
 
-def bare_loop(data: Path) -> float:
-    transform = A.Compose([A.Resize(SIZE, SIZE), A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5),
-                           A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-10, 10), p=0.5),
-                           A.ColorJitter(0.2, 0.2, 0.2, 0.05, p=0.5)], seed=0)
-    loader = DataLoader(DecodingDataset(data, transform), batch_size=BATCH, shuffle=True)
-    model = models.build("effisegnet-b0")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-2)
-    loss_fn = CombinedLoss({"dice_ce": 1.0}, 1)
-    rate = 0.0
-    for _ in range(2):
-        model.train()
-        start = time.perf_counter()
-        for images, masks in loader:
-            loss = loss_fn(model(normalize(images)), masks.float())
-            optimizer.zero_grad(set_to_none=True)
+class BareLoop:
+    """The reference-style training step over a decoding DataLoader."""
+
+    def __init__(self, data: Path):
+        transform = A.Compose([A.Resize(SIZE, SIZE), A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5),
+                               A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-10, 10), p=0.5),
+                               A.ColorJitter(0.2, 0.2, 0.2, 0.05, p=0.5)], seed=0)
+        self.loader = DataLoader(DecodingDataset(data, transform), batch_size=BATCH, shuffle=True)
+        self.model = models.build("effisegnet-b0")
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=1e-2)
+        self.loss = CombinedLoss({"dice_ce": 1.0}, 1)
+
+    def train_epoch(self) -> None:
+        self.model.train()
+        for images, masks in self.loader:
+            loss = self.loss(self.model(normalize(images)), masks.float())
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-        rate = len(loader.dataset) / (time.perf_counter() - start)
-    return rate
+            self.optimizer.step()
 
 
-def engine(data: Path, folder: Path) -> float:
+def engine(data: Path, folder: Path) -> FoldTrainer:
+    """train-fold's own trainer (cache filled here), stepped epoch by epoch below."""
     names = [f"images/{p.name}" for p in sorted((data / "images").iterdir())]
     splits = folder / "splits.json"
     write_splits(Splits("kvasir", "bench", 0, 1, [Fold(names, names[:8])]), splits)
     config = load_config(ROOT / "configs/kvasir/effisegnet_b0.yaml", MemberConfig,
                          [f"data.root={data}", f"data.splits={splits}", f"run.dir={folder / 'run'}",
-                          "train.epochs=2", "run.tensorboard=false"])
-    train_fold(config, 0, quiet=True)
-    with open(folder / "run" / "fold0" / "log.csv") as handle:
-        return float(list(csv.DictReader(handle))[-1]["images_per_s"])
+                          "run.tensorboard=false"])
+    return FoldTrainer(config, 0, quiet=True)
+
+
+def images_per_second(train_epoch) -> float:
+    start = time.perf_counter()
+    train_epoch()
+    return IMAGES / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -103,12 +109,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = prepare(Path(tmp))
         source = "real Kvasir-SEG" if REAL.is_dir() else "synthetic"
-        bare = bare_loop(data)
-        ours = engine(data, Path(tmp))
-    print(f"EffiSegNet-B0, {SIZE} px, batch {BATCH}, {IMAGES} {source} images, {THREADS} threads, epoch 2")
-    print(f"bare loop (decode + resize every step): {bare:.2f} images/s")
-    print(f"train-fold engine:                      {ours:.2f} images/s")
-    print(f"ratio: {ours / bare:.2f}x")
+        bare, ours = BareLoop(data), engine(data, Path(tmp))
+        bare.train_epoch()  # warm-up
+        ours.train_epoch()
+        rates = [(images_per_second(bare.train_epoch), images_per_second(ours.train_epoch)) for _ in range(ROUNDS)]
+    print(f"EffiSegNet-B0, {SIZE} px, batch {BATCH}, {IMAGES} {source} images, {THREADS} threads; "
+          f"{ROUNDS} interleaved epochs each after a warm-up")
+    for i, (b, o) in enumerate(rates, 1):
+        print(f"  round {i}: bare loop {b:.2f} images/s, train-fold {o:.2f} images/s, ratio {o / b:.2f}")
+    print(f"median: bare loop (decode + resize every step) {np.median([b for b, _ in rates]):.2f} images/s, "
+          f"train-fold engine {np.median([o for _, o in rates]):.2f} images/s, "
+          f"ratio {np.median([o / b for b, o in rates]):.2f}x")
 
 
 if __name__ == "__main__":
