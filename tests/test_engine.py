@@ -109,7 +109,7 @@ def test_learns_a_trivial_set_to_dice_above_0_9(tmp_path):
         image = np.clip(image + rng.normal(0, 10, image.shape), 0, 255).astype(np.uint8)
         cv2.imwrite(str(tmp_path / "easy" / "images" / f"{i}.png"), image)
         cv2.imwrite(str(tmp_path / "easy" / "masks" / f"{i}.png"), mask)
-    config = member("kvasir", tmp_path / "easy", tmp_path, "train.epochs=4", "train.batch_size=2", "train.loss={bce_dice: 1}",
+    config = member("kvasir", tmp_path / "easy", tmp_path, "train.epochs=10", "train.batch_size=2", "train.loss={bce_dice: 1}",
                     "augment.black_rectangle=0", "model.name=unetplusplus",
                     "model.params={encoder_name: resnet18, decoder_channels: [32, 16, 16, 8, 8]}")
     result = engine.train_fold(config, fold=0, quiet=True)
