@@ -59,6 +59,8 @@ def data_hash(cases: list[str], root: Path) -> str:
     """Identifies the fold's data: case names and file sizes."""
     digest = hashlib.sha256()
     for case in cases:
+        if not (root / case).is_file():
+            raise UserError(f"the splits name {case}, which is not a file under {root}")
         digest.update(f"{case}:{(root / case).stat().st_size};".encode())
     return digest.hexdigest()[:16]
 

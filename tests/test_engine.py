@@ -144,3 +144,16 @@ def test_prediction_never_runs_in_train_mode():
     first = predictor.predict_batch(images)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert torch.allclose(predictor.predict_batch(images[:1]), first[:1], atol=1e-5)  # batch-independent
+
+
+def test_splits_naming_a_missing_file_is_one_line(kvasir_root, tmp_path, run_cli):
+    import json
+    config = member("kvasir", kvasir_root, tmp_path)
+    raw = json.loads(config.data.splits.read_text())
+    raw["folds"][0]["val"].append("train/images/999.jpg")
+    config.data.splits.write_text(json.dumps(raw))
+    code, _, err = run_cli("train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "0",
+                           "--set", f"data.root={kvasir_root}", "--set", f"data.splits={config.data.splits}",
+                           "--set", f"run.dir={tmp_path}/r")
+    assert code == 2 and "train/images/999.jpg" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
