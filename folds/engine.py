@@ -20,11 +20,12 @@ import models
 from configs.schema import MemberConfig, ModelConfig
 from data import get_task
 from data.augment import build_transform, normalize
+from data.task import Task
 from ensemble.predict import ResizePredictor, autocast, pick_device
 from ensemble.vote import resize_probs
 from errors import UserError
 from folds.artifacts import MODEL_FILE, RunFolder
-from folds.dataset import SegmentationDataset
+from folds.dataset import SegmentationDataset, resize_image
 from folds.loggers import MetricLoggers
 from folds.optim import build_optimizer, build_scheduler
 from folds.split import read_splits
@@ -66,25 +67,26 @@ def data_hash(cases: list[str], root: Path) -> str:
 
 
 class ValidationSet:
-    """The fold's validation cases: inputs at the training size, labels at full resolution."""
+    """The fold's validation cases: inputs resized once to the training size, labels at full resolution."""
 
-    def __init__(self, dataset: SegmentationDataset, quiet: bool):
-        self.dataset = dataset
-        task = dataset.task
-        masks = [task.read_mask(c) for c in tqdm(dataset.cases, desc="labels", unit="img", disable=quiet)]
-        self.shapes = [m.shape[1:] for m in masks]
-        self._packed = [np.packbits(m, axis=-1) for m in masks]
+    def __init__(self, task: Task, cases: list[str], size: int, quiet: bool):
+        self.task, self.cases = task, cases
+        self._images, self._packed, self.shapes = [], [], []
+        for case in tqdm(cases, desc="validation", unit="img", disable=quiet):
+            self._images.append(resize_image(task.read_image(case), size).transpose(2, 0, 1))
+            mask = task.read_mask(case)
+            self.shapes.append(mask.shape[1:])
+            self._packed.append(np.packbits(mask, axis=-1))
 
     def truth(self, index: int) -> np.ndarray:
         return np.unpackbits(self._packed[index], axis=-1, count=self.shapes[index][1]).astype(bool)
 
     def probabilities(self, predictor: ResizePredictor, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
         """(index, CxHxW probabilities at the case's original size) for every case."""
-        index = 0
-        for images, _ in DataLoader(self.dataset, batch_size=batch_size):
-            for probs in predictor.predict_batch(images).numpy():
+        for start in range(0, len(self.cases), batch_size):
+            images = torch.from_numpy(np.stack(self._images[start:start + batch_size]))
+            for index, probs in enumerate(predictor.predict_batch(images).numpy(), start=start):
                 yield index, resize_probs(probs, self.shapes[index])
-                index += 1
 
     def dice(self, predictor: ResizePredictor, batch_size: int) -> np.ndarray:
         """Per-class Dice (competition formula) at threshold 0.5, averaged over images."""
@@ -115,7 +117,7 @@ class FoldTrainer:
         self.transform = build_transform(config.augment, train.seed)
         size = config.data.image_size
         self.train_set = SegmentationDataset(task, split.train, size, self.transform, config.data.cache, quiet)
-        self.val = ValidationSet(SegmentationDataset(task, split.val, size, None, config.data.cache, quiet), quiet)
+        self.val = ValidationSet(task, split.val, size, quiet)
         self.loss = CombinedLoss(train.loss, self.num_classes)
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.scheduler, train.epochs)
@@ -229,14 +231,14 @@ class FoldTrainer:
         """Probabilities of the best checkpoint on every validation image, at its original size."""
         self.run.load_weights(self.model)
         for index, probs in tqdm(self.val.probabilities(self.predictor, self.config.train.batch_size),
-                                 total=len(self.val.dataset), desc="oof", unit="img", disable=self.quiet):
-            self.run.write_oof(Path(self.val.dataset.cases[index]).name, probs)
+                                 total=len(self.val.cases), desc="oof", unit="img", disable=self.quiet):
+            self.run.write_oof(Path(self.val.cases[index]).name, probs)
 
     def write_state(self, per_class: np.ndarray | None, oof_done: bool = False) -> None:
         self.run.write_state({
             "config": self.config.model_dump(mode="json"), "fold": self.fold, "epoch": self.epoch,
             "best_epoch": self.best_epoch, "best_dice": self.best_dice, "data_hash": self.data_hash,
-            "classes": list(self.val.dataset.task.classes), "val_cases": self.val.dataset.cases,
+            "classes": list(self.val.task.classes), "val_cases": self.val.cases,
             "last_val_dice_per_class": None if per_class is None else [round(float(d), 6) for d in per_class],
             "oof_done": oof_done})
 
