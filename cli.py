@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from errors import UserError
+from names import SplitMethod, TaskName, choices
 
 
 def cmd_split(args: argparse.Namespace) -> None:
@@ -22,7 +23,7 @@ def cmd_split(args: argparse.Namespace) -> None:
 def cmd_synth(args: argparse.Namespace) -> None:
     from data.synthetic import make_handbone, make_kvasir
 
-    if args.task == "handbone":
+    if args.task == TaskName.HANDBONE:
         make_handbone(args.out, patients=args.count, size=args.size, seed=args.seed)
     else:
         make_kvasir(args.out, train=args.count, size=args.size, seed=args.seed)
@@ -84,7 +85,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from ensemble.demo import run_demo
+    from demo import run_demo
 
     run_demo(Path(args.workdir), quiet=args.quiet)
 
@@ -100,13 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
         return command
 
-    tasks = ("handbone", "kvasir")
+    tasks = choices(TaskName)
     split = add("split", cmd_split, "make k folds once, persisted as splits.json")
     split.add_argument("--task", choices=tasks, required=True)
     split.add_argument("--data-root", required=True)
     split.add_argument("--k", type=int, default=5)
     split.add_argument("--seed", type=int, default=0)
-    split.add_argument("--method", choices=("group-kfold", "kfold", "release"))
+    split.add_argument("--method", choices=choices(SplitMethod))
     split.add_argument("--out", default="splits.json")
 
     synth = add("synth", cmd_synth, "write a synthetic data set in the task's layout")

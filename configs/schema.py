@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from errors import UserError
-
-TaskName = Literal["handbone", "kvasir"]
-LOSS_TERMS = ("bce", "dice", "bce_dice", "dice_ce", "focal", "tversky", "focal_tversky", "near_pixel")
+from names import TTA, Inference, LossTerm, OptimizerName, SchedulerName, TaskName, choices
 
 
 class Strict(BaseModel):
@@ -30,7 +28,7 @@ class ModelConfig(Strict):
     params: dict[str, Any] = {}
     pretrained: bool = False
     weights: Path | None = None
-    inference: Literal["resize", "sliding_window"] = "resize"
+    inference: Inference = Inference.RESIZE
     overlap: float = Field(0.25, ge=0, lt=1)
 
 
@@ -49,14 +47,14 @@ class AugmentConfig(Strict):
 
 
 class OptimConfig(Strict):
-    name: Literal["adam", "adamw", "sgd", "lion"] = "adamw"
+    name: OptimizerName = OptimizerName.ADAMW
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = 0.9
 
 
 class SchedulerConfig(Strict):
-    name: Literal["none", "cosine", "step", "plateau"] = "cosine"
+    name: SchedulerName = SchedulerName.COSINE
     min_lr: float = 0.0
     warmup_epochs: int = Field(0, ge=0)
     step_size: int = Field(30, gt=0)
@@ -76,14 +74,14 @@ class TrainConfig(Strict):
     channels_last: bool = False
     threads: int | None = None
     seed: int = 0
-    loss: dict[str, float] = {"bce_dice": 1.0}
+    loss: dict[str, float] = {LossTerm.BCE_DICE.value: 1.0}
 
     @field_validator("loss")
     @classmethod
     def _known_terms(cls, terms: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(terms) - set(LOSS_TERMS))
+        unknown = sorted(set(terms) - set(choices(LossTerm)))
         if unknown:
-            raise ValueError(f"unknown loss term {unknown[0]!r}; choose from {', '.join(LOSS_TERMS)}")
+            raise ValueError(f"unknown loss term {unknown[0]!r}; choose from {', '.join(choices(LossTerm))}")
         if not terms:
             raise ValueError("needs at least one loss term")
         return terms
@@ -112,7 +110,7 @@ class MemberConfig(Strict):
 class EnsembleMember(Strict):
     path: str
     weight: float = Field(1.0, gt=0)
-    tta: Literal["none", "hflip"] = "none"
+    tta: TTA = TTA.NONE
 
 
 class EnsembleData(Strict):

@@ -8,7 +8,7 @@ from data.kvasir import KvasirTask
 from data.task import Task
 from errors import UserError
 
-TASKS: dict[str, type[Task]] = {"handbone": HandBoneTask, "kvasir": KvasirTask}
+TASKS: dict[str, type[Task]] = {task.name: task for task in (HandBoneTask, KvasirTask)}
 
 
 def get_task(name: str, root: Path | str) -> Task:

@@ -10,6 +10,7 @@ import numpy as np
 from data.images import image_size, list_images
 from data.task import Task, require_nonempty
 from errors import UserError
+from names import TaskName
 
 CLASSES = (
     *(f"finger-{i}" for i in range(1, 20)),
@@ -50,7 +51,7 @@ def parse_annotations(path: Path, shape: tuple[int, int]) -> list[tuple[str, np.
 class HandBoneTask(Task):
     """ROOT/train/DCM/<patient>/<image>.png with ROOT/train/outputs_json/<patient>/<image>.json."""
 
-    name = "handbone"
+    name = TaskName.HANDBONE
     classes = CLASSES
 
     def labelled_cases(self) -> list[str]:

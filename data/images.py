@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+import atomic
 from errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -55,11 +56,8 @@ def list_images(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> lis
 
 def write_image_atomic(path: Path, image: np.ndarray) -> None:
     """Write an RGB or grayscale uint8 image via a temporary file and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(path.suffix, bgr)
     if not ok:
         raise UserError(f"cannot encode image: {path}")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(encoded.tobytes())
-    tmp.replace(path)
+    atomic.write_bytes(path, encoded.tobytes())

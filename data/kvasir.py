@@ -8,6 +8,7 @@ import numpy as np
 from data.images import IMAGE_SUFFIXES, list_images, read_binary_mask
 from data.task import Task, require_nonempty
 from errors import UserError
+from names import TaskName
 
 RELEASE_PARTS = ("train", "validation")
 
@@ -15,7 +16,7 @@ RELEASE_PARTS = ("train", "validation")
 class KvasirTask(Task):
     """ROOT/{train,validation,test}/{images,masks}/N.jpg, or ROOT/images + ROOT/masks."""
 
-    name = "kvasir"
+    name = TaskName.KVASIR
     classes = ("polyp",)
 
     def image_dirs(self) -> list[Path]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import atomic
 from data.handbone import CLASSES
 from data.images import write_image_atomic
 
@@ -96,9 +97,8 @@ def _write_hand(root: Path, split: str, patient: str, stamp: int, side: str, siz
     if labelled:
         annotations = [{"id": f"{name}-{i}", "type": "poly_seg", "attributes": {}, "label": label,
                         "points": p.tolist()} for i, (label, p) in enumerate(zip(CLASSES, polygons_px))]
-        label_path = root / split / "outputs_json" / patient / f"{name}.json"
-        label_path.parent.mkdir(parents=True, exist_ok=True)
-        label_path.write_text(json.dumps({"annotations": annotations, "filename": f"{name}.png"}))
+        atomic.write_text(root / split / "outputs_json" / patient / f"{name}.json",
+                          json.dumps({"annotations": annotations, "filename": f"{name}.png"}))
 
 
 def make_handbone(root: Path | str, patients: int = 6, test_patients: int = 2, size: int = 256,

@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import atomic
 from configs.schema import EnsembleMember, MemberConfig, validate_config
-from ensemble.predict import HorizontalFlipTTA, Predictor, ResizePredictor, SlidingWindowPredictor
 from errors import UserError
-from folds.artifacts import MODEL_FILE, STATE_FILE, RunFolder
+from models import build_model
+from models.predictors import Predictor, build_predictor
+from models.run_folder import MODEL_FILE, STATE_FILE, RunFolder
 
 
 @dataclass
@@ -39,19 +41,8 @@ def expand(entries: list[EnsembleMember]) -> list[tuple[Path, EnsembleMember]]:
     return out
 
 
-def build_predictor(config: MemberConfig, model: torch.nn.Module, device: torch.device, tta: str) -> Predictor:
-    size, train = config.data.image_size, config.train
-    if config.model.inference == "sliding_window":
-        predictor = SlidingWindowPredictor(model, size, device, config.model.overlap, train.amp)
-    else:
-        predictor = ResizePredictor(model, size, device, train.amp, train.channels_last)
-    return HorizontalFlipTTA(predictor) if tta == "hflip" else predictor
-
-
 def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes: tuple[str, ...]) -> Member:
     """Rebuild a member's network from its state.json and load its best weights."""
-    from folds.engine import build_model
-
     run = RunFolder(path)
     state = run.read_state()
     config = validate_config(state.get("config", {}), MemberConfig, str(path / STATE_FILE))
@@ -82,9 +73,5 @@ class ProbabilityCache:
         if path.is_file():
             return np.load(path).astype(np.float32)
         probs = member.predictor.predict(image)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            np.save(handle, probs.astype(np.float16))
-        tmp.replace(path)
+        atomic.save_array(path, probs.astype(np.float16))
         return probs

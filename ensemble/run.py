@@ -6,17 +6,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from atomic import atomic_path
 from configs.schema import EnsembleConfig
 from data import get_task
 from data.images import write_image_atomic
 from ensemble.members import Member, ProbabilityCache, load_members
-from ensemble.predict import pick_device
 from ensemble.thresholds import resolve_thresholds
 from ensemble.vote import grid_means, vote_masks
 from errors import UserError
+from models.device import pick_device
 from submit.rle import encode
 from submit.score import test_image_sizes, validate_rows
-from submit.submission import SubmissionWriter, atomic_path, read_submission
+from submit.submission import SubmissionWriter, read_submission
 
 
 def member_votes(members: list[Member], cache: ProbabilityCache, name: str, image: np.ndarray):

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+import atomic
 from configs.schema import EnsembleConfig, MemberConfig, validate_config
 from data import get_task
 from ensemble.members import expand
 from ensemble.vote import grid_means, soft_vote
 from errors import UserError
-from folds.artifacts import RunFolder
+from models.run_folder import RunFolder
 from submit.metrics import COMPETITION_EPS
-from submit.submission import atomic_path
 
 CANDIDATES = np.round(np.arange(0.05, 0.96, 0.05), 2)
 DEFAULT = 0.5
@@ -87,6 +87,5 @@ def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> P
     result = {"thresholds": {c: float(CANDIDATES[b]) for c, b in zip(task.classes, best)},
               "oof_images": len(names), "oof_dice_default": float(mean[:, default].mean()),
               "oof_dice_tuned": float(mean[np.arange(len(best)), best].mean())}
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
+    atomic.write_text(out, json.dumps(result, indent=1))
     return out

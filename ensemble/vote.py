@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import cv2
 import numpy as np
+
+from data.resample import resize_plane
 
 
 GridVote = tuple[np.ndarray, float]  # (weighted mean CxhxW probabilities on one grid, summed weight)
@@ -25,16 +26,9 @@ def soft_vote(grids: list[GridVote], shape: tuple[int, int]) -> np.ndarray:
     return np.stack([class_probabilities(grids, shape, c) for c in range(len(grids[0][0]))])
 
 
-def resize_probs(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear (half-pixel centres) resampling of one prediction to CxHxW."""
-    return soft_vote([(probs, 1.0)], shape)
-
-
 def class_probabilities(grids: list[GridVote], shape: tuple[int, int], channel: int) -> np.ndarray:
     """One class's HxW soft vote, resampling only that channel (bounded memory)."""
-    height, width = shape
-    planes = [(p[channel] if p.shape[1:] == tuple(shape)
-               else cv2.resize(p[channel], (width, height), interpolation=cv2.INTER_LINEAR), w) for p, w in grids]
+    planes = [(resize_plane(p[channel], shape), w) for p, w in grids]
     if len(planes) == 1:
         return planes[0][0]
     mass = sum(w for _, w in planes)

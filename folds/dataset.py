@@ -2,26 +2,13 @@
 from __future__ import annotations
 
 import albumentations as A
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from data.resample import resize_image, resize_mask
 from data.task import Task
-
-
-def resize_image(image: np.ndarray, size: int) -> np.ndarray:
-    """HxWx3 uint8 -> size x size x 3 (area when shrinking, linear when growing)."""
-    shrinking = image.shape[0] > size or image.shape[1] > size
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-
-
-def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """CxHxW bool -> size x size x C uint8 (nearest), channels last for albumentations."""
-    hwc = np.ascontiguousarray(mask.transpose(1, 2, 0), dtype=np.uint8)
-    out = cv2.resize(hwc, (size, size), interpolation=cv2.INTER_NEAREST)
-    return out.reshape(size, size, -1)
 
 
 class SegmentationDataset(Dataset):

@@ -16,21 +16,21 @@ from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-import models
-from configs.schema import MemberConfig, ModelConfig
+from configs.schema import MemberConfig
 from data import get_task
 from data.augment import build_transform, normalize
+from data.resample import resize_image, resize_probs
 from data.task import Task
-from ensemble.predict import ResizePredictor, autocast, pick_device
-from ensemble.vote import resize_probs
 from errors import UserError
-from folds.artifacts import MODEL_FILE, RunFolder
-from folds.dataset import SegmentationDataset, resize_image
+from folds.dataset import SegmentationDataset
 from folds.loggers import MetricLoggers
 from folds.optim import build_optimizer, build_scheduler
 from folds.split import read_splits
+from models import build_model
+from models.device import autocast, pick_device
 from models.losses import CombinedLoss
-from models.pretrained import load_weights
+from models.predictors import ResizePredictor
+from models.run_folder import MODEL_FILE, RunFolder
 from submit.metrics import Counts
 
 
@@ -39,15 +39,6 @@ class FoldResult:
     run_dir: Path
     best_dice: float
     best_epoch: int
-
-
-def build_model(config: ModelConfig, num_classes: int, with_pretrained: bool = True) -> nn.Module:
-    """The member's network; pretrained hub weights or a local weights file when asked."""
-    model = models.build(config.name, num_classes=num_classes,
-                         pretrained=config.pretrained and with_pretrained, **config.params)
-    if config.weights is not None and with_pretrained:
-        load_weights(model, config.weights)
-    return model
 
 
 def seed_everything(seed: int) -> None:

@@ -7,28 +7,29 @@ from torch.optim import lr_scheduler
 
 from configs.schema import OptimConfig, SchedulerConfig
 from errors import UserError
+from names import OptimizerName, SchedulerName
 
 
 def build_optimizer(params, config: OptimConfig) -> torch.optim.Optimizer:
-    if config.name == "adam":
+    if config.name == OptimizerName.ADAM:
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.name == "adamw":
+    if config.name == OptimizerName.ADAMW:
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.name == "sgd":
+    if config.name == OptimizerName.SGD:
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     return Lion(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: SchedulerConfig, epochs: int):
     """A scheduler stepped once per epoch (ReduceLROnPlateau is stepped with the validation Dice)."""
-    if config.name == "plateau":
+    if config.name == SchedulerName.PLATEAU:
         if config.warmup_epochs:
             raise UserError("scheduler.warmup_epochs cannot be combined with scheduler.name: plateau")
         return lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=config.gamma, patience=config.patience)
     main_epochs = max(1, epochs - config.warmup_epochs)
-    if config.name == "cosine":
+    if config.name == SchedulerName.COSINE:
         main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=main_epochs, eta_min=config.min_lr)
-    elif config.name == "step":
+    elif config.name == SchedulerName.STEP:
         main = lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
     else:
         main = lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)

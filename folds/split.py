@@ -9,11 +9,10 @@ from sklearn.model_selection import GroupKFold, KFold
 
 from data.kvasir import KvasirTask
 from data.task import Task
+import atomic
 from errors import UserError
-from submit.submission import atomic_path
+from names import DEFAULT_SPLIT_METHOD, SplitMethod, TaskName, choices
 
-METHODS = ("group-kfold", "kfold", "release")
-DEFAULT_METHOD = {"handbone": "group-kfold", "kvasir": "kfold"}
 
 
 @dataclass(frozen=True)
@@ -38,20 +37,21 @@ class Splits:
 
 def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None) -> Splits:
     """Group k-fold by the task's groups, shuffled seeded k-fold, or the Kvasir release split."""
-    method = method or DEFAULT_METHOD[task.name]
-    if method not in METHODS:
-        raise UserError(f"unknown split method {method!r}; choose one of {', '.join(METHODS)}")
-    if method == "release":
+    method = method or DEFAULT_SPLIT_METHOD[task.name]
+    if method not in choices(SplitMethod):
+        raise UserError(f"unknown split method {method!r}; choose one of {', '.join(choices(SplitMethod))}")
+    method = SplitMethod(method)
+    if method == SplitMethod.RELEASE:
         if not isinstance(task, KvasirTask):
-            raise UserError(f"split method 'release' exists only for kvasir, not {task.name}")
+            raise UserError(f"split method {method!r} exists only for {TaskName.KVASIR}, not {task.name}")
         train, val = task.release_split()
         return Splits(task.name, method, seed, 1, [Fold(train, val)])
     cases = task.labelled_cases()
     groups = [task.group(c) for c in cases]
-    n_groups = len(set(groups)) if method == "group-kfold" else len(cases)
+    n_groups = len(set(groups)) if method == SplitMethod.GROUP_KFOLD else len(cases)
     if not 2 <= k <= n_groups:
-        raise UserError(f"--k {k} needs 2 <= k <= {n_groups} ({'groups' if method == 'group-kfold' else 'cases'})")
-    if method == "group-kfold":
+        raise UserError(f"--k {k} needs 2 <= k <= {n_groups} ({'groups' if method == SplitMethod.GROUP_KFOLD else 'cases'})")
+    if method == SplitMethod.GROUP_KFOLD:
         indices = GroupKFold(n_splits=k).split(cases, groups=groups)
     else:
         indices = KFold(n_splits=k, shuffle=True, random_state=seed).split(cases)
@@ -60,8 +60,7 @@ def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None
 
 
 def write_splits(splits: Splits, path: Path | str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(asdict(splits), indent=1))
+    atomic.write_text(path, json.dumps(asdict(splits), indent=1))
 
 
 def read_splits(path: Path | str) -> Splits:

@@ -5,7 +5,9 @@ from collections.abc import Callable
 
 import torch.nn as nn
 
+from configs.schema import ModelConfig
 from errors import UserError
+from models.pretrained import load_weights
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -13,7 +15,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 def register(*names: str) -> Callable:
     """Register a constructor under one or more model names."""
     def decorator(constructor: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        for name in names:
+        for name in map(str, names):
             _REGISTRY[name] = constructor if len(names) == 1 else _bind(constructor, name)
         return constructor
     return decorator
@@ -37,6 +39,15 @@ def build(name: str, **kwargs) -> nn.Module:
         return _REGISTRY[name](**kwargs)
     except TypeError as err:
         raise UserError(f"model {name!r}: {err}") from None
+
+
+def build_model(config: ModelConfig, num_classes: int, with_pretrained: bool = True) -> nn.Module:
+    """A member's network from its config; pretrained hub weights or a local weights file when asked."""
+    model = build(config.name, num_classes=num_classes, pretrained=config.pretrained and with_pretrained,
+                  **config.params)
+    if config.weights is not None and with_pretrained:
+        load_weights(model, config.weights)
+    return model
 
 
 from models import effisegnet, swinunetr, unetplusplus, yolo  # noqa: E402,F401  (registration)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from monai.networks.nets import EfficientNetBNFeatures
 
 from models import register
+from names import ModelFamily
 from models.pretrained import hub_download_guard
 
 STAGE_CHANNELS = {  # output channels of the five EfficientNet feature stages
@@ -79,7 +80,7 @@ class EffiSegNet(nn.Module):
         return out
 
 
-@register(*(f"effisegnet-b{i}" for i in range(8)))
+@register(*(f"{ModelFamily.EFFISEGNET}-b{i}" for i in range(8)))
 def effisegnet(name: str, ch: int = 32, num_classes: int = 1, pretrained: bool = False,
                deep_supervision: bool = False, bn_momentum: float = 0.01) -> EffiSegNet:
     """`bn_momentum` is the encoder's (MONAI's default 0.01); raise it for very short runs."""

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from monai.losses import DiceCELoss, DiceLoss, FocalLoss, TverskyLoss
 
 from errors import UserError
+from names import LossTerm
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 NEAR_PIXEL_DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))  # right, down, and both diagonals
@@ -52,29 +53,35 @@ def _bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
-def make_term(name: str, num_classes: int) -> LossFn:
-    """One named loss term."""
+def _bce_dice(_: int) -> LossFn:
     dice = DiceLoss(sigmoid=True)
-    if name == "bce":
-        return _bce
-    if name == "dice":
-        return dice
-    if name == "bce_dice":
-        return lambda logits, target: _bce(logits, target) + dice(logits, target)
-    if name == "dice_ce":
-        if num_classes != 1:
-            raise UserError("train.loss.dice_ce: MONAI's DiceCE applies softmax CE for several classes; "
-                            "use bce_dice for multi-label tasks")
-        return DiceCELoss(sigmoid=True)
-    if name == "focal":
-        return FocalLoss(use_softmax=False, gamma=2.0)
-    if name == "tversky":
-        return TverskyLoss(sigmoid=True, alpha=0.3, beta=0.7)
-    if name == "focal_tversky":
-        return FocalTverskyLoss()
-    if name == "near_pixel":
-        return NearPixelDiffLoss()
-    raise UserError(f"unknown loss term {name!r}")
+    return lambda logits, target: _bce(logits, target) + dice(logits, target)
+
+
+def _dice_ce(num_classes: int) -> LossFn:
+    if num_classes != 1:
+        raise UserError("train.loss.dice_ce: MONAI's DiceCE applies softmax CE for several classes; "
+                        "use bce_dice for multi-label tasks")
+    return DiceCELoss(sigmoid=True)
+
+
+_TERMS: dict[LossTerm, Callable[[int], LossFn]] = {
+    LossTerm.BCE: lambda _: _bce,
+    LossTerm.DICE: lambda _: DiceLoss(sigmoid=True),
+    LossTerm.BCE_DICE: _bce_dice,
+    LossTerm.DICE_CE: _dice_ce,
+    LossTerm.FOCAL: lambda _: FocalLoss(use_softmax=False, gamma=2.0),
+    LossTerm.TVERSKY: lambda _: TverskyLoss(sigmoid=True, alpha=0.3, beta=0.7),
+    LossTerm.FOCAL_TVERSKY: lambda _: FocalTverskyLoss(),
+    LossTerm.NEAR_PIXEL: lambda _: NearPixelDiffLoss(),
+}
+
+
+def make_term(name: str, num_classes: int) -> LossFn:
+    """One named loss term (names: `names.LossTerm`)."""
+    if name not in _TERMS:
+        raise UserError(f"unknown loss term {name!r}")
+    return _TERMS[LossTerm(name)](num_classes)
 
 
 class CombinedLoss(nn.Module):

@@ -5,9 +5,10 @@ from monai.networks.nets import SwinUNETR
 
 from errors import UserError
 from models import register
+from names import ModelFamily
 
 
-@register("swinunetr")
+@register(ModelFamily.SWINUNETR)
 def swinunetr(num_classes: int = 1, feature_size: int = 24, pretrained: bool = False, **kwargs) -> SwinUNETR:
     if pretrained:
         raise UserError("swinunetr has no 2D pretrained weights here; use model.weights: /path/file")

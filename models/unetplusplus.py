@@ -4,10 +4,11 @@ from __future__ import annotations
 import segmentation_models_pytorch as smp
 
 from models import register
+from names import ModelFamily
 from models.pretrained import hub_download_guard
 
 
-@register("unetplusplus")
+@register(ModelFamily.UNETPLUSPLUS)
 def unetplusplus(num_classes: int = 1, encoder_name: str = "resnet34", pretrained: bool = False,
                  **kwargs) -> smp.UnetPlusPlus:
     with hub_download_guard(encoder_name):

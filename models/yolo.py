@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from errors import UserError
 from models import register
+from names import ModelFamily
 
 SCALES = ("n", "s", "m", "l", "x")
 
 
-@register("yolov8-seg")
+@register(ModelFamily.YOLOV8_SEG)
 def yolov8_seg(num_classes: int = 1, scale: str = "n", pretrained: bool = False):
     from ultralytics.nn.tasks import SegmentationModel
 

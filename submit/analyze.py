@@ -7,10 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import atomic
 from data.images import write_image_atomic
 from submit.metrics import Counts
 from submit.score import labelled_predictions, report_from_counts
-from submit.submission import atomic_path
 
 
 def class_colours(count: int) -> np.ndarray:
@@ -43,13 +43,13 @@ def bar_chart(path: Path, classes: tuple[str, ...], dice: np.ndarray) -> None:
     ax.set_ylabel("mean Dice")
     ax.set_title(f"per-class Dice (mean {dice.mean():.4f})")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
+    with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 
 def write_rows(path: Path, header: list[str], rows: list[list]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+    with atomic.atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
@@ -81,5 +81,5 @@ def analyze_csv(task_name: str, csv_path: Path | str, data_root: Path | str, out
         cv2.putText(panel, "truth", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
         cv2.putText(panel, "prediction", (image.shape[1] + 8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
         write_image_atomic(out / "worst" / f"{Path(p.name).stem}.png", panel)
-    (out / "summary.txt").write_text(report.table() + "\n")
+    atomic.write_text(out / "summary.txt", report.table() + "\n")
     return out

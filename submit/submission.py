@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from atomic import atomic_path
 from errors import UserError
 from submit.rle import decode, encode, parse
 
@@ -41,21 +40,6 @@ class SubmissionWriter:
         if len(rles) != len(self._classes):
             raise ValueError(f"{image_name}: {len(rles)} masks for {len(self._classes)} classes")
         self._writer.writerows((image_name, c, r) for c, r in zip(self._classes, rles))
-
-
-@contextmanager
-def atomic_path(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 @contextmanager

@@ -134,7 +134,7 @@ def test_wrong_fold_is_one_line(kvasir_root, tmp_path, run_cli):
 
 def test_prediction_never_runs_in_train_mode():
     """Validation shares the model with training: BN statistics must not move while predicting."""
-    from ensemble.predict import ResizePredictor
+    from models.predictors import ResizePredictor
     import models
     model = models.build("effisegnet-b0", ch=8)
     predictor = ResizePredictor(model, 64, torch.device("cpu"))

@@ -13,7 +13,7 @@ from ensemble.run import run_ensemble
 from ensemble.thresholds import CANDIDATES, threshold_dice
 from submit.rle import decode
 from submit.submission import read_submission, write_submission
-from tests.stubs import make_stub_run
+from tests.stubs import local_conv_probs, make_conv_run, make_stub_run
 from tests.test_rle import reference_encode
 
 
@@ -72,30 +72,57 @@ def test_members_sharing_a_grid_equal_their_weighted_mean(kvasir_root, tmp_path)
     np.testing.assert_array_equal(cv2.imread(str(png[0]), cv2.IMREAD_GRAYSCALE) > 127, expected)
 
 
-def test_hflip_tta(kvasir_root, tmp_path):
-    from ensemble.members import build_predictor
-    from ensemble.predict import HorizontalFlipTTA, ResizePredictor
-    image = np.zeros((64, 64, 3), np.uint8)
-    symmetric = make_stub_run(tmp_path / "s" / "fold0", "kvasir", ("polyp",), size=32, seed=5, symmetric=True)
-    plain = ResizePredictor(symmetric, 32, torch.device("cpu")).predict(image)
-    np.testing.assert_allclose(HorizontalFlipTTA(ResizePredictor(symmetric, 32, torch.device("cpu"))).predict(image),
-                               plain, atol=1e-7)
-    asymmetric = make_stub_run(tmp_path / "a" / "fold0", "kvasir", ("polyp",), size=32, seed=6)
-    probs = torch.sigmoid(asymmetric.logits).numpy()
-    tta = HorizontalFlipTTA(ResizePredictor(asymmetric, 32, torch.device("cpu"))).predict(image)
-    np.testing.assert_allclose(tta, (probs + probs[:, :, ::-1]) / 2, atol=1e-6)
+def csv_masks(csv: Path, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Image name -> the CSV's mask of its first class."""
+    return {r.image_name: decode(r.rle, shape) for r in read_submission(csv)}
 
 
-def test_sliding_window_matches_full_image_for_a_pointwise_model():
-    from ensemble.predict import SlidingWindowPredictor
-    from data.augment import normalize
-    model = torch.nn.Conv2d(3, 2, 1)
-    image = np.random.default_rng(0).integers(0, 255, (70, 90, 3), dtype=np.uint8)
-    out = SlidingWindowPredictor(model, 32, torch.device("cpu"), overlap=0.5).predict(image)
-    with torch.no_grad():
-        full = torch.sigmoid(model(normalize(torch.from_numpy(image.transpose(2, 0, 1).copy())[None])))[0].numpy()
-    assert out.shape == (2, 70, 90)
-    np.testing.assert_allclose(out, full, atol=1e-5)
+def test_hflip_tta_from_the_ensemble_config_averages_the_flipped_prediction(kvasir_root, tmp_path):
+    """`tta: hflip` on an entry: (f(x) + flip(f(flip(x)))) / 2 for a left-right asymmetric local f."""
+    make_conv_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), image_size=64, seed=11)
+    task = get_task("kvasir", kvasir_root / "test")
+    for tta in ("hflip", "none"):
+        config = ensemble_config("kvasir", kvasir_root / "test", [{"path": str(tmp_path / "m" / "fold0"), "tta": tta}],
+                                 tmp_path / f"{tta}.csv")
+        masks = csv_masks(run_ensemble(config, quiet=True), (64, 64))
+        for case in task.test_images():
+            image = task.read_image(case)
+            plain = local_conv_probs(image, seed=11)[0]
+            expected = (plain + local_conv_probs(image[:, ::-1], seed=11)[0][:, ::-1]) / 2 if tta == "hflip" else plain
+            sure = np.abs(expected - 0.5) > 1e-3
+            assert sure.mean() > 0.98
+            np.testing.assert_array_equal(masks[Path(case).name][sure], (expected > 0.5)[sure])
+            if tta == "hflip":  # the flip matters: a predictor that skipped it would fail above
+                assert ((expected > 0.5) != (plain > 0.5)).mean() > 0.02
+
+
+def test_sliding_window_member_equals_the_full_image_prediction_of_a_local_function(kvasir_root, tmp_path):
+    """`model.inference: sliding_window` with 32-px windows over 64-px images. A 3x3 conv is local, so the
+    gaussian-blended windows equal the full-image function wherever the window centres outweigh the
+    edges. Within ~6 px of the image border MONAI's gaussian weights all sit at their 1e-3 floor, the
+    blend is uniform there and inner window edges show: that band is only bounded. The same member
+    resized to 32 px disagrees far more."""
+    task = get_task("kvasir", kvasir_root / "test")
+    interior = np.zeros((64, 64), bool)
+    interior[8:-8, 8:-8] = True
+    for inference in ("sliding_window", "resize"):
+        make_conv_run(tmp_path / inference / "fold0", "kvasir", ("polyp",), image_size=32, seed=12,
+                      inference=inference, overlap=0.5)
+        config = ensemble_config("kvasir", kvasir_root / "test", [str(tmp_path / inference / "fold0")],
+                                 tmp_path / f"{inference}.csv")
+        masks = csv_masks(run_ensemble(config, quiet=True), (64, 64))
+        inside, everywhere = [], []
+        for case in task.test_images():
+            expected = local_conv_probs(task.read_image(case), seed=12)[0]
+            sure = np.abs(expected - 0.5) > 1e-2
+            assert sure.mean() > 0.9
+            wrong = (masks[Path(case).name] != (expected > 0.5)) & sure
+            inside.append(wrong[interior].mean())
+            everywhere.append(wrong.mean())
+        if inference == "sliding_window":
+            assert max(inside) == 0 and max(everywhere) < 0.01
+        else:
+            assert min(inside) > 0.02
 
 
 def test_threshold_dice_matches_brute_force():
@@ -155,7 +182,7 @@ def test_probability_cache_skips_the_models_on_a_rerun(kvasir_root, tmp_path, mo
     run_ensemble(ensemble_config("kvasir", kvasir_root / "test", [str(tmp_path / "m" / "fold0")], first, **extra),
                  quiet=True)
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 4
-    from ensemble.predict import ResizePredictor
+    from models.predictors import ResizePredictor
 
     def no_model(self, image):
         raise AssertionError("the model ran although its probabilities were cached")

@@ -8,11 +8,13 @@ from pathlib import Path
 from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
 from data.synthetic import make_handbone
+from ensemble.run import run_ensemble
 from folds.engine import train_fold
 from folds.split import make_splits, write_splits
+from names import TaskName
 from submit.score import score_csv, validate_csv
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parent / "configs"
 MEMBERS = ("handbone/tiny.yaml", "handbone/tiny_effisegnet.yaml")
 FOLDS = 2
 
@@ -26,13 +28,11 @@ def make_demo_data(workdir: Path) -> tuple[Path, Path]:
 
 
 def ensemble_score(workdir: Path, holdout: Path, members: list[str], csv: Path, quiet: bool) -> float:
-    from ensemble.run import run_ensemble
-
     config = load_config(CONFIGS / "ensemble/handbone.yaml", EnsembleConfig,
                          [f"members={members}", f"data.root={holdout}", f"output.csv={csv}"])
     run_ensemble(config, quiet=quiet)
-    validate_csv("handbone", csv, holdout)
-    return score_csv("handbone", csv, holdout, quiet=True).mean_dice
+    validate_csv(TaskName.HANDBONE, csv, holdout)
+    return score_csv(TaskName.HANDBONE, csv, holdout, quiet=True).mean_dice
 
 
 def run_demo(workdir: Path, quiet: bool = False) -> None:
@@ -41,7 +41,7 @@ def run_demo(workdir: Path, quiet: bool = False) -> None:
         shutil.rmtree(workdir)
     data, holdout = make_demo_data(workdir)
     splits = workdir / "handbone_splits.json"
-    write_splits(make_splits(get_task("handbone", data), k=FOLDS), splits)
+    write_splits(make_splits(get_task(TaskName.HANDBONE, data), k=FOLDS), splits)
     print(f"data: {data} (12 hands, 6 patients), holdout: {holdout} (4 hands), {FOLDS} folds by patient")
     rows, run_globs = [], []
     for member in MEMBERS:

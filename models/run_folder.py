@@ -1,4 +1,5 @@
-"""A member's run folder `runs/<member>/fold<k>/`: every file written atomically."""
+"""A member's run folder `runs/<member>/fold<k>/`: written by training, read by the ensemble;
+every file written atomically."""
 from __future__ import annotations
 
 import csv
@@ -13,7 +14,7 @@ import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
 from errors import UserError
-from submit.submission import atomic_path
+import atomic
 
 MODEL_FILE, STATE_FILE, RESUME_FILE, LOG_FILE, OOF_DIR = (
     "model.safetensors", "state.json", "optimizer.pt", "log.csv", "oof")
@@ -27,7 +28,7 @@ class RunFolder:
 
     def save_weights(self, model: nn.Module) -> None:
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        with atomic_path(self.path / MODEL_FILE) as tmp:
+        with atomic.atomic_path(self.path / MODEL_FILE) as tmp:
             save_file(tensors, str(tmp))
 
     def load_weights(self, model: nn.Module) -> None:
@@ -43,8 +44,7 @@ class RunFolder:
         """Everything `--resume` needs, in one file so it is never half-updated."""
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        with atomic_path(self.path / RESUME_FILE) as tmp:
-            tmp.write_bytes(buffer.getvalue())
+        atomic.write_bytes(self.path / RESUME_FILE, buffer.getvalue())
 
     def load_resume(self) -> dict[str, Any] | None:
         path = self.path / RESUME_FILE
@@ -56,8 +56,7 @@ class RunFolder:
             raise UserError(f"cannot resume from {path}: {type(err).__name__}") from None
 
     def write_state(self, state: dict[str, Any]) -> None:
-        with atomic_path(self.path / STATE_FILE) as tmp:
-            tmp.write_text(json.dumps(state, indent=1, default=str))
+        atomic.write_text(self.path / STATE_FILE, json.dumps(state, indent=1, default=str))
 
     def read_state(self) -> dict[str, Any]:
         path = self.path / STATE_FILE
@@ -69,7 +68,7 @@ class RunFolder:
             raise UserError(f"{path} is not valid JSON") from None
 
     def write_log(self, rows: list[dict[str, Any]]) -> None:
-        with atomic_path(self.path / LOG_FILE) as tmp, open(tmp, "w", newline="") as handle:
+        with atomic.atomic_path(self.path / LOG_FILE) as tmp, open(tmp, "w", newline="") as handle:
             if rows:
                 writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
                 writer.writeheader()
@@ -80,7 +79,4 @@ class RunFolder:
 
     def write_oof(self, image_name: str, probs: np.ndarray) -> None:
         """Float16 CxHxW sigmoid probabilities of one validation image at its original size."""
-        path = self.oof_path(image_name)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, probs.astype(np.float16))
+        atomic.save_array(self.oof_path(image_name), probs.astype(np.float16))

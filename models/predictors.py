@@ -1,7 +1,6 @@
 """Predictors: `predict(image HxWx3 uint8) -> CxhxW probabilities` on a grid of their own."""
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Protocol
 
 import numpy as np
@@ -9,8 +8,11 @@ import torch
 import torch.nn as nn
 from monai.inferers import sliding_window_inference
 
+from configs.schema import MemberConfig
 from data.augment import normalize
-from folds.dataset import resize_image
+from data.resample import resize_image
+from models.device import autocast
+from names import TTA, Inference
 
 
 class Predictor(Protocol):
@@ -21,20 +23,6 @@ class Predictor(Protocol):
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """CxHxW float32 probabilities on `grid(image.shape[:2])`."""
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def autocast(device: torch.device, enabled: bool):
-    """Mixed precision on CUDA when enabled; a no-op elsewhere."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return nullcontext()
 
 
 class ResizePredictor:
@@ -96,3 +84,13 @@ class HorizontalFlipTTA:
     def predict(self, image: np.ndarray) -> np.ndarray:
         flipped = self.inner.predict(np.ascontiguousarray(image[:, ::-1]))[:, :, ::-1]
         return (self.inner.predict(image) + flipped) / 2
+
+
+def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device, tta: str = TTA.NONE) -> Predictor:
+    """The member's predictor as its config asks: resize or sliding window, optionally hflip TTA."""
+    size, train = config.data.image_size, config.train
+    if config.model.inference == Inference.SLIDING_WINDOW:
+        predictor = SlidingWindowPredictor(model, size, device, config.model.overlap, train.amp)
+    else:
+        predictor = ResizePredictor(model, size, device, train.amp, train.channels_last)
+    return HorizontalFlipTTA(predictor) if tta == TTA.HFLIP else predictor

@@ -1,0 +1,30 @@
+"""Resizing images, masks and probability maps between an image's own size and a model's grid."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """HxWx3 uint8 -> size x size x 3 (area when shrinking, linear when growing)."""
+    shrinking = image.shape[0] > size or image.shape[1] > size
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """CxHxW bool -> size x size x C uint8 (nearest), channels last for albumentations."""
+    hwc = np.ascontiguousarray(mask.transpose(1, 2, 0), dtype=np.uint8)
+    out = cv2.resize(hwc, (size, size), interpolation=cv2.INTER_NEAREST)
+    return out.reshape(size, size, -1)
+
+
+def resize_plane(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear (half-pixel centres) resampling of one HxW float map; unchanged when already `shape`."""
+    if plane.shape == tuple(shape):
+        return plane
+    return cv2.resize(plane, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def resize_probs(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """CxhxW probabilities -> CxHxW, one channel at a time."""
+    return np.stack([resize_plane(plane, shape) for plane in probs])

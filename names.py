@@ -1,0 +1,70 @@
+"""Every list of names that configs, the CLI and the dispatching code share, defined once.
+
+The bottom layer: it imports nothing of the project, so `configs/` can validate against these
+names without importing `models/` or `data/`."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TaskName(StrEnum):
+    HANDBONE = "handbone"
+    KVASIR = "kvasir"
+
+
+class SplitMethod(StrEnum):
+    GROUP_KFOLD = "group-kfold"
+    KFOLD = "kfold"
+    RELEASE = "release"
+
+
+DEFAULT_SPLIT_METHOD = {TaskName.HANDBONE: SplitMethod.GROUP_KFOLD, TaskName.KVASIR: SplitMethod.KFOLD}
+
+
+class LossTerm(StrEnum):
+    BCE = "bce"
+    DICE = "dice"
+    BCE_DICE = "bce_dice"
+    DICE_CE = "dice_ce"
+    FOCAL = "focal"
+    TVERSKY = "tversky"
+    FOCAL_TVERSKY = "focal_tversky"
+    NEAR_PIXEL = "near_pixel"
+
+
+class ModelFamily(StrEnum):
+    """Families of the zoo; EffiSegNet registers one name per variant (`effisegnet-b0` ...)."""
+
+    EFFISEGNET = "effisegnet"
+    UNETPLUSPLUS = "unetplusplus"
+    SWINUNETR = "swinunetr"
+    YOLOV8_SEG = "yolov8-seg"
+
+
+class Inference(StrEnum):
+    RESIZE = "resize"
+    SLIDING_WINDOW = "sliding_window"
+
+
+class TTA(StrEnum):
+    NONE = "none"
+    HFLIP = "hflip"
+
+
+def choices(names: type[StrEnum]) -> tuple[str, ...]:
+    """The plain string values, for argparse choices and messages."""
+    return tuple(n.value for n in names)
+
+
+class OptimizerName(StrEnum):
+    ADAM = "adam"
+    ADAMW = "adamw"
+    SGD = "sgd"
+    LION = "lion"
+
+
+class SchedulerName(StrEnum):
+    NONE = "none"
+    COSINE = "cosine"
+    STEP = "step"
+    PLATEAU = "plateau"
