@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      ("tune-thresholds", cmd_tune_thresholds, "per-class thresholds from OOF")):
         command = add(name, handler, help_text)
         command.add_argument("--config", required=True)
-        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+        command.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                             help="override config keys: --set a.b=1 c=2 (repeatable)")
         if name == "train-fold":
             command.add_argument("--fold", type=int, required=True)
             command.add_argument("--resume", action="store_true")

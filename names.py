@@ -68,3 +68,10 @@ class SchedulerName(StrEnum):
     COSINE = "cosine"
     STEP = "step"
     PLATEAU = "plateau"
+
+
+class Sampling(StrEnum):
+    """How training inputs are cut from an image: resized whole, or random crops at native size."""
+
+    RESIZE = "resize"
+    CROPS = "crops"

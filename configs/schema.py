@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from errors import UserError
-from names import TTA, Inference, LossTerm, OptimizerName, SchedulerName, TaskName, choices
+from names import TTA, Inference, LossTerm, OptimizerName, Sampling, SchedulerName, TaskName, choices
 
 
 class Strict(BaseModel):
@@ -16,9 +16,14 @@ class Strict(BaseModel):
 
 
 class DataConfig(Strict):
+    """`image_size` is the resize target, or with `sampling: crops` the crop (and sliding window) size."""
+
     root: Path
     splits: Path
     image_size: int = Field(256, gt=0, multiple_of=32)
+    sampling: Sampling = Sampling.RESIZE
+    crops_per_image: int = Field(4, gt=0)
+    foreground_share: float = Field(0.5, ge=0, le=1)
     cache: bool = True
     workers: int = Field(0, ge=0)
 
@@ -30,6 +35,8 @@ class ModelConfig(Strict):
     weights: Path | None = None
     inference: Inference = Inference.RESIZE
     overlap: float = Field(0.25, ge=0, lt=1)
+    sw_batch_size: int = Field(4, gt=0)
+    tta: TTA = TTA.NONE
 
 
 class AugmentConfig(Strict):
@@ -106,11 +113,20 @@ class MemberConfig(Strict):
     train: TrainConfig
     run: RunConfig
 
+    @model_validator(mode="after")
+    def _crops_predict_by_sliding_window(self) -> "MemberConfig":
+        if self.data.sampling == Sampling.CROPS and self.model.inference != Inference.SLIDING_WINDOW:
+            raise ValueError("data.sampling: crops trains at native scale, so it needs model.inference: "
+                             "sliding_window")
+        return self
+
 
 class EnsembleMember(Strict):
+    """`tta` unset: the TTA the member was validated with (its `model.tta`)."""
+
     path: str
     weight: float = Field(1.0, gt=0)
-    tta: TTA = TTA.NONE
+    tta: TTA | None = None
 
 
 class EnsembleData(Strict):

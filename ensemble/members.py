@@ -52,8 +52,9 @@ def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes
     run.load_weights(model)
     model.to(device)
     weights = path / MODEL_FILE
-    key = hashlib.sha256(f"{weights.resolve()}:{weights.stat().st_mtime_ns}:{entry.tta}".encode()).hexdigest()[:16]
-    return Member(run, config, build_predictor(config, model, device, entry.tta), entry.weight, key)
+    tta = entry.tta or config.model.tta
+    key = hashlib.sha256(f"{weights.resolve()}:{weights.stat().st_mtime_ns}:{tta}".encode()).hexdigest()[:16]
+    return Member(run, config, build_predictor(config, model, device, tta), entry.weight, key)
 
 
 def load_members(entries: list[EnsembleMember], device: torch.device, classes: tuple[str, ...]) -> list[Member]:

@@ -9,28 +9,29 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import albumentations as A
 import numpy as np
 import torch
-import torch.nn as nn
 from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from configs.schema import MemberConfig
 from data import get_task
 from data.augment import build_transform, normalize
-from data.resample import resize_image, resize_probs
+from data.resample import resize_probs
 from data.task import Task
 from errors import UserError
-from folds.dataset import SegmentationDataset
+from folds.dataset import CropDataset, SegmentationDataset
 from folds.loggers import MetricLoggers
 from folds.optim import build_optimizer, build_scheduler
 from folds.split import read_splits
 from models import build_model
 from models.device import autocast, pick_device
 from models.losses import CombinedLoss
-from models.predictors import ResizePredictor
+from models.predictors import Predictor, build_predictor
 from models.run_folder import MODEL_FILE, RunFolder
+from names import Sampling
 from submit.metrics import Counts
 
 
@@ -58,13 +59,14 @@ def data_hash(cases: list[str], root: Path) -> str:
 
 
 class ValidationSet:
-    """The fold's validation cases: inputs resized once to the training size, labels at full resolution."""
+    """The fold's validation cases, each image kept as the member's predictor consumes it
+    (resized, or whole for sliding windows), labels bit-packed at full resolution."""
 
-    def __init__(self, task: Task, cases: list[str], size: int, quiet: bool):
+    def __init__(self, task: Task, cases: list[str], predictor: Predictor, quiet: bool):
         self.task, self.cases = task, cases
-        self._images, self._packed, self.shapes = [], [], []
+        self._inputs, self._packed, self.shapes = [], [], []
         for case in tqdm(cases, desc="validation", unit="img", disable=quiet):
-            self._images.append(resize_image(task.read_image(case), size).transpose(2, 0, 1))
+            self._inputs.append(predictor.prepare(task.read_image(case)))
             mask = task.read_mask(case)
             self.shapes.append(mask.shape[1:])
             self._packed.append(np.packbits(mask, axis=-1))
@@ -72,17 +74,27 @@ class ValidationSet:
     def truth(self, index: int) -> np.ndarray:
         return np.unpackbits(self._packed[index], axis=-1, count=self.shapes[index][1]).astype(bool)
 
-    def probabilities(self, predictor: ResizePredictor, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+    def probabilities(self, predictor: Predictor, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
         """(index, CxHxW probabilities at the case's original size) for every case."""
         for start in range(0, len(self.cases), batch_size):
-            images = torch.from_numpy(np.stack(self._images[start:start + batch_size]))
-            for index, probs in enumerate(predictor.predict_batch(images).numpy(), start=start):
+            batch = predictor.predict_batch(self._inputs[start:start + batch_size])
+            for index, probs in enumerate(batch, start=start):
                 yield index, resize_probs(probs, self.shapes[index])
 
-    def dice(self, predictor: ResizePredictor, batch_size: int) -> np.ndarray:
+    def dice(self, predictor: Predictor, batch_size: int) -> np.ndarray:
         """Per-class Dice (competition formula) at threshold 0.5, averaged over images."""
         scores = [Counts.of(p > 0.5, self.truth(i)).dice() for i, p in self.probabilities(predictor, batch_size)]
         return np.mean(scores, axis=0)
+
+
+def training_set(config: MemberConfig, task: Task, cases: list[str], transform: A.Compose,
+                 quiet: bool) -> Dataset:
+    """Whole images resized to `data.image_size`, or native-size crops of that size."""
+    data = config.data
+    if data.sampling == Sampling.CROPS:
+        return CropDataset(task, cases, data.image_size, data.crops_per_image, data.foreground_share, transform,
+                           data.cache, quiet)
+    return SegmentationDataset(task, cases, data.image_size, transform, data.cache, quiet)
 
 
 class FoldTrainer:
@@ -106,16 +118,15 @@ class FoldTrainer:
         seed_everything(train.seed)
         self.model = build_model(config.model, self.num_classes).to(self.device, memory_format=self.memory_format)
         self.transform = build_transform(config.augment, train.seed)
-        size = config.data.image_size
-        self.train_set = SegmentationDataset(task, split.train, size, self.transform, config.data.cache, quiet)
-        self.val = ValidationSet(task, split.val, size, quiet)
+        self.train_set = training_set(config, task, split.train, self.transform, quiet)
+        self.predictor = build_predictor(config, self.model, self.device)
+        self.val = ValidationSet(task, split.val, self.predictor, quiet)
         self.loss = CombinedLoss(train.loss, self.num_classes)
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.scheduler, train.epochs)
         self.scaler = torch.amp.GradScaler("cuda", enabled=train.amp and self.device.type == "cuda")
         self.swa = AveragedModel(self.model) if train.swa_start is not None else None
         self.swa_scheduler = SWALR(self.optimizer, train.swa_lr) if self.swa and train.swa_lr else None
-        self.predictor = ResizePredictor(self.model, size, self.device, train.amp, train.channels_last)
         self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []
 
     # --- resume -------------------------------------------------------------------------
@@ -212,7 +223,7 @@ class FoldTrainer:
         loader = DataLoader(self.train_set, batch_size=self.config.train.batch_size)
         batches = (normalize(images.to(self.device)) for images, _ in loader)
         update_bn(batches, self.swa, device=self.device)
-        swa_predictor = ResizePredictor(self.swa.module, self.config.data.image_size, self.device)
+        swa_predictor = build_predictor(self.config, self.swa.module, self.device)
         dice = float(self.val.dice(swa_predictor, self.config.train.batch_size).mean())
         if dice > self.best_dice:
             self.best_dice, self.best_epoch = dice, -1  # -1: the SWA average

@@ -15,14 +15,24 @@ from models.device import autocast
 from names import TTA, Inference
 
 
+STITCH_ON_DEVICE_MAX_PIXELS = 1024 * 1024  # larger images are stitched on the CPU, not in GPU memory
+
+
 class Predictor(Protocol):
-    """Anything that turns an image into per-class sigmoid probabilities."""
+    """Anything that turns images into per-class sigmoid probabilities on a grid of its own."""
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
         """The (h, w) of the probabilities it returns for an image of `shape`."""
 
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """The image as this predictor consumes it (what is worth keeping between predictions);
+        predicting the prepared image gives the probabilities of the original."""
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """CxhxW float32 probabilities on `grid(image.shape[:2])` for every HxWx3 uint8 image."""
+
     def predict(self, image: np.ndarray) -> np.ndarray:
-        """CxHxW float32 probabilities on `grid(image.shape[:2])`."""
+        """`predict_batch` of one image."""
 
 
 class ResizePredictor:
@@ -36,40 +46,52 @@ class ResizePredictor:
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
         return self.image_size, self.image_size
 
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        return resize_image(image, self.image_size)
+
     @torch.inference_mode()
-    def predict_batch(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) uint8 at the input size -> (B, C, S, S) float32 probabilities on the CPU."""
-        x = normalize(images.to(self.device)).contiguous(memory_format=self.memory_format)
+    def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        batch = torch.from_numpy(np.stack([self.prepare(image) for image in images]).transpose(0, 3, 1, 2))
+        x = normalize(batch.to(self.device)).contiguous(memory_format=self.memory_format)
         self.model.eval()  # the engine shares the model with training: never predict in train mode
         with autocast(self.device, self.amp):
             logits = self.model(x)
-        return torch.sigmoid(logits.float()).cpu()
+        return list(torch.sigmoid(logits.float()).cpu().numpy())
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        resized = torch.from_numpy(resize_image(image, self.image_size).transpose(2, 0, 1).copy())
-        return self.predict_batch(resized[None])[0].numpy()
+        return self.predict_batch([image])[0]
 
 
 class SlidingWindowPredictor:
     """Full-size prediction with MONAI's gaussian-weighted sliding windows of the input size.
 
-    Windows run on the model's device; the full-size map is stitched on the CPU."""
+    `sw_batch_size` windows run at once on the model's device; images above
+    STITCH_ON_DEVICE_MAX_PIXELS are stitched on the CPU."""
 
     def __init__(self, model: nn.Module, window: int, device: torch.device, overlap: float = 0.25,
-                 amp: bool = False):
+                 sw_batch_size: int = 4, amp: bool = False):
         self.model, self.window, self.device, self.overlap, self.amp = model, window, device, overlap, amp
+        self.sw_batch_size = sw_batch_size
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
         return tuple(shape)
 
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        return image
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.predict(image) for image in images]
+
     @torch.inference_mode()
     def predict(self, image: np.ndarray) -> np.ndarray:
         x = normalize(torch.from_numpy(image.transpose(2, 0, 1).copy())[None])
+        large = image.shape[0] * image.shape[1] > STITCH_ON_DEVICE_MAX_PIXELS
         self.model.eval()
         with autocast(self.device, self.amp):
-            logits = sliding_window_inference(x, self.window, 1, self.model, overlap=self.overlap, mode="gaussian",
-                                              sw_device=self.device, device=torch.device("cpu"))
-        return torch.sigmoid(logits.float())[0].numpy()
+            logits = sliding_window_inference(x, self.window, self.sw_batch_size, self.model, overlap=self.overlap,
+                                              mode="gaussian", sw_device=self.device,
+                                              device=torch.device("cpu") if large else self.device)
+        return torch.sigmoid(logits.float())[0].cpu().numpy()
 
 
 class HorizontalFlipTTA:
@@ -81,16 +103,24 @@ class HorizontalFlipTTA:
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
         return self.inner.grid(shape)
 
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        return self.inner.prepare(image)
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        flipped = [np.ascontiguousarray(image[:, ::-1]) for image in images]
+        probs = self.inner.predict_batch(images + flipped)
+        return [(plain + mirrored[:, :, ::-1]) / 2 for plain, mirrored in zip(probs[:len(images)], probs[len(images):])]
+
     def predict(self, image: np.ndarray) -> np.ndarray:
-        flipped = self.inner.predict(np.ascontiguousarray(image[:, ::-1]))[:, :, ::-1]
-        return (self.inner.predict(image) + flipped) / 2
+        return self.predict_batch([image])[0]
 
 
-def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device, tta: str = TTA.NONE) -> Predictor:
-    """The member's predictor as its config asks: resize or sliding window, optionally hflip TTA."""
-    size, train = config.data.image_size, config.train
-    if config.model.inference == Inference.SLIDING_WINDOW:
-        predictor = SlidingWindowPredictor(model, size, device, config.model.overlap, train.amp)
+def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device, tta: TTA | None = None) -> Predictor:
+    """The member's predictor as its config asks: resize or sliding window, with its own TTA
+    (`model.tta`) unless `tta` says otherwise. Validation and the ensemble both build it here."""
+    size, train, options = config.data.image_size, config.train, config.model
+    if options.inference == Inference.SLIDING_WINDOW:
+        predictor = SlidingWindowPredictor(model, size, device, options.overlap, options.sw_batch_size, train.amp)
     else:
         predictor = ResizePredictor(model, size, device, train.amp, train.channels_last)
-    return HorizontalFlipTTA(predictor) if tta == TTA.HFLIP else predictor
+    return HorizontalFlipTTA(predictor) if (tta or options.tta) == TTA.HFLIP else predictor

@@ -35,3 +35,14 @@ def test_bad_overrides_are_one_line(override, fragment):
 def test_missing_config_exit_2(run_cli, tmp_path):
     code, _, err = run_cli("train-fold", "--config", tmp_path / "nope.yaml", "--fold", "0")
     assert code == 2 and "cannot read config" in err and "nope.yaml" in err
+
+
+def test_set_takes_several_pairs_and_repeats(kvasir_root, tmp_path, run_cli):
+    """`--set a=1 b=2 --set c=3` (DESIGN.md section 4): every pair reaches the config."""
+    code, _, err = run_cli("train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "0",
+                           "--set", f"data.root={kvasir_root}", f"data.splits={tmp_path / 'none.json'}",
+                           "--set", "train.epochs=0")
+    assert code == 2 and "train.epochs" in err  # the third pair was read and validated (epochs must be > 0)
+    code, _, err = run_cli("train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "0",
+                           "--set", f"data.root={kvasir_root}", f"data.splits={tmp_path / 'none.json'}")
+    assert code == 2 and "none.json" in err  # the second pair of one --set was applied

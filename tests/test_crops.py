@@ -1,0 +1,139 @@
+"""Crop training at native resolution, and members validated with the predictor the ensemble runs."""
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from configs.schema import EnsembleConfig, MemberConfig, load_config
+from data import get_task
+from data.synthetic import make_handbone
+from ensemble.run import run_ensemble
+from errors import UserError
+from folds.engine import train_fold, training_set
+from folds.split import make_splits, write_splits
+from submit.rle import decode
+from submit.score import score_csv, validate_csv
+from submit.submission import read_submission
+from tests.stubs import make_stub_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def labelled_copy(source: Path, cases: list[str], target: Path) -> Path:
+    """A hand-bone root holding `cases` both as labelled train images and as its test/DCM."""
+    for case in cases:
+        label = str(Path(case.replace("train/DCM", "train/outputs_json")).with_suffix(".json"))
+        for origin, copy in ((case, case), (label, label), (case, case.replace("train/DCM", "test/DCM"))):
+            (target / copy).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source / origin, target / copy)
+    return target
+
+
+@pytest.fixture(scope="module")
+def hands(tmp_path_factory):
+    """Six patients at 256 px split into two folds by patient, and a two-patient holdout."""
+    work = tmp_path_factory.mktemp("crops")
+    data = make_handbone(work / "data", patients=6, test_patients=0, size=256, seed=5)
+    holdout = make_handbone(work / "holdout", patients=2, test_patients=0, size=256, seed=6)
+    shutil.copytree(holdout / "train" / "DCM", holdout / "test" / "DCM")
+    write_splits(make_splits(get_task("handbone", data), k=2), work / "splits.json")
+    return work, data, holdout
+
+
+def swin_config(work: Path, data: Path, *overrides: str) -> MemberConfig:
+    return load_config(ROOT / "configs/handbone/tiny_swinunetr.yaml", MemberConfig,
+                       [f"data.root={data}", f"data.splits={work / 'splits.json'}", f"run.dir={work / 'swin'}",
+                        *overrides])
+
+
+@pytest.fixture(scope="module")
+def swin_run(hands):
+    """The tiny SwinUNETR member, its config's own epochs, fold 0."""
+    work, data, _ = hands
+    return train_fold(swin_config(work, data, "data.image_size=128"), fold=0, quiet=True)
+
+
+def test_crops_cut_image_and_mask_at_the_same_native_place(hands):
+    work, data, _ = hands
+    config = swin_config(work, data, "data.image_size=64", "data.crops_per_image=6", "data.foreground_share=0.5")
+    task = get_task("handbone", data)
+    cases = task.labelled_cases()[:2]
+    crops = training_set(config, task, cases, transform=None, quiet=True)
+    assert len(crops) == 12
+    for index in range(len(crops)):
+        image, mask = crops[index]
+        assert image.shape == (3, 64, 64) and mask.shape == (29, 64, 64)
+        full_image = task.read_image(cases[index // 6])
+        crop = image.numpy().transpose(1, 2, 0)
+        # locate the crop in the native image (no resizing: an exact match exists)
+        scores = cv2.matchTemplate(full_image, crop, cv2.TM_SQDIFF)
+        y, x = np.unravel_index(scores.argmin(), scores.shape)
+        np.testing.assert_array_equal(full_image[y:y + 64, x:x + 64], crop)
+        np.testing.assert_array_equal(task.read_mask(cases[index // 6])[:, y:y + 64, x:x + 64], mask.numpy().astype(bool))
+
+
+def test_foreground_share_centres_crops_on_bones(hands):
+    """32-px crops of 256-px hands: centred on a bone they always hold one; uniform ones often hold none."""
+    work, data, _ = hands
+    task = get_task("handbone", data)
+    empty = {}
+    for share in (1.0, 0.0):
+        config = swin_config(work, data, "data.image_size=32", "data.crops_per_image=40", f"data.foreground_share={share}")
+        crops = training_set(config, task, task.labelled_cases()[:2], transform=None, quiet=True)
+        empty[share] = np.mean([not crops[i][1].any() for i in range(len(crops))])
+    assert empty[1.0] == 0 and empty[0.0] > 0.2
+
+
+def test_crops_need_sliding_window_inference(hands):
+    work, data, _ = hands
+    with pytest.raises(UserError, match="sliding_window"):
+        swin_config(work, data, "model.inference=resize")
+
+
+def test_swinunetr_trains_on_crops_and_beats_chance_on_held_out_hands(swin_run, hands):
+    work, _, holdout = hands
+    run = swin_run.run_dir
+    for name in ("model.safetensors", "state.json", "optimizer.pt", "log.csv"):
+        assert (run / name).is_file()
+    with open(run / "log.csv") as handle:
+        losses = [float(row["loss"]) for row in csv.DictReader(handle)]
+    assert len(losses) == 8 and losses[-1] < losses[0]
+    assert len(list((run / "oof").iterdir())) == 6  # three patients, two hands each
+    config = load_config(ROOT / "configs/ensemble/handbone.yaml", EnsembleConfig,
+                         [f"members=[{run}]", f"data.root={holdout}", f"output.csv={work / 'holdout.csv'}"])
+    csv_path = run_ensemble(config, quiet=True)
+    assert score_csv("handbone", csv_path, holdout, quiet=True).mean_dice > 0.05
+
+
+def test_validation_dice_is_the_dice_of_the_ensembles_prediction(swin_run, hands):
+    """Best-checkpoint Dice and OOF come from the sliding-window predictor the ensemble runs:
+    the ensemble of this one member over its own validation hands scores exactly its best_dice."""
+    work, data, _ = hands
+    state = json.loads((swin_run.run_dir / "state.json").read_text())
+    val = labelled_copy(data, state["val_cases"], work / "val")
+    config = load_config(ROOT / "configs/ensemble/handbone.yaml", EnsembleConfig,
+                         [f"members=[{swin_run.run_dir}]", f"data.root={val}", f"output.csv={work / 'val.csv'}"])
+    csv_path = run_ensemble(config, quiet=True)
+    assert score_csv("handbone", csv_path, val, quiet=True).mean_dice == pytest.approx(swin_run.best_dice, abs=1e-6)
+    rows = read_submission(csv_path)
+    agreement = []
+    for row_index in range(0, len(rows), 29):
+        name = rows[row_index].image_name
+        oof = np.load(swin_run.run_dir / "oof" / f"{name}.npy").astype(np.float32)
+        masks = np.stack([decode(r.rle, (256, 256)) for r in rows[row_index:row_index + 29]])
+        agreement.append(((oof > 0.5) == masks).mean())
+    assert min(agreement) > 0.999  # float16 OOF: only pixels within ~1e-3 of 0.5 may flip
+
+
+def test_resize_and_sliding_window_members_vote_together(swin_run, hands):
+    work, _, holdout = hands
+    classes = get_task("handbone", holdout).classes
+    make_stub_run(work / "stub" / "fold0", "handbone", classes, size=64, seed=3)
+    config = load_config(ROOT / "configs/ensemble/handbone.yaml", EnsembleConfig,
+                         [f"members=[{swin_run.run_dir}, {work / 'stub' / 'fold0'}]", f"data.root={holdout}",
+                          f"output.csv={work / 'mixed.csv'}"])
+    assert validate_csv("handbone", run_ensemble(config, quiet=True), holdout) == 4
