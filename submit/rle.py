@@ -12,6 +12,8 @@ _INTEGER = re.compile(r"-?[0-9]+\Z")
 
 _DIGIT_TABLE = np.array([f"{i:04d}".encode() for i in range(10_000)]).view(np.uint32)  # 4 ASCII digits
 _POWERS_OF_TEN = 10 ** np.arange(1, 19, dtype=np.int64)
+_PLACE_VALUES = 10 ** np.arange(0, 18, dtype=np.int64)
+_MAX_DIGITS = 18  # every 18-digit integer fits in int64
 
 
 def run_bounds(mask: np.ndarray) -> np.ndarray:
@@ -66,22 +68,60 @@ def decode(rle: str, shape: tuple[int, int]) -> np.ndarray:
     """Decode an RLE string into a bool mask of `shape`, rejecting malformed input."""
     size = int(np.prod(shape))
     starts, lengths = parse(rle, size)
-    edges = np.bincount(starts, minlength=size + 1) - np.bincount(starts + lengths, minlength=size + 1)
-    return np.cumsum(edges[:-1]).astype(bool).reshape(shape)
+    if starts.size == 0:
+        return np.zeros(shape, bool)
+    segments = np.empty(2 * starts.size + 1, np.int64)  # gap, run, gap, run, ..., final gap
+    segments[0::2] = np.diff(starts, prepend=0, append=size) - np.concatenate(([0], lengths))
+    segments[1::2] = lengths
+    values = np.zeros(segments.size, bool)
+    values[1::2] = True
+    return np.repeat(values, segments).reshape(shape)
 
 
 def parse(rle: str, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Validated 0-indexed starts and lengths of an RLE string for an image of `size` pixels."""
+    numbers = _plain_integers(rle)
+    if numbers is None:
+        numbers = _checked_integers(rle)
+    if numbers.size % 2:
+        raise UserError(f"bad RLE: odd number of tokens ({numbers.size})")
+    starts, lengths = numbers[0::2] - 1, numbers[1::2]
+    _check_runs(starts, lengths, size)
+    return starts, lengths
+
+
+def _plain_integers(rle: str) -> np.ndarray | None:
+    """The integers of a string of ASCII digits and spaces, parsed as one byte array; None when the
+    string holds anything else (or a number too long for int64), for `_checked_integers` to name."""
+    chars = np.frombuffer(rle.encode("ascii", "replace"), np.uint8)
+    digit = (chars >= 48) & (chars <= 57)
+    if not (digit | (chars == 32)).all():
+        return None
+    edges = np.diff(digit.view(np.int8), prepend=0, append=0)
+    first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    width = stop - first
+    if width.size == 0:
+        return np.zeros(0, np.int64)
+    if width.max() > _MAX_DIGITS:
+        return None
+    positions = np.flatnonzero(digit)
+    places = _PLACE_VALUES[np.repeat(stop, width) - 1 - positions]
+    values = (chars[positions] - 48).astype(np.int64) * places
+    return np.add.reduceat(values, np.cumsum(width) - width)
+
+
+def _checked_integers(rle: str) -> np.ndarray:
+    """Token by token, for strings the fast path refused: names the first bad token."""
     tokens = rle.split()
     if len(tokens) % 2:
         raise UserError(f"bad RLE: odd number of tokens ({len(tokens)})")
     bad = next((t for t in tokens if not _INTEGER.match(t)), None)
     if bad is not None:
-        raise UserError(f"bad RLE: not an integer: {bad!r}")
-    numbers = np.array(tokens, dtype=np.int64)
-    starts, lengths = numbers[0::2] - 1, numbers[1::2]
-    _check_runs(starts, lengths, size)
-    return starts, lengths
+        raise UserError(f"bad RLE: not an integer: {bad[:20]!r}")
+    huge = next((t for t in tokens if len(t.lstrip("-")) > _MAX_DIGITS), None)
+    if huge is not None:
+        raise UserError(f"bad RLE: integer too large: {huge[:20]}...")
+    return np.array(tokens, dtype=np.int64)
 
 
 def _check_runs(starts: np.ndarray, lengths: np.ndarray, size: int) -> None:

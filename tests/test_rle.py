@@ -57,7 +57,27 @@ def test_hand_written_strings():
     ("5 3 6 1", "overlaps"),
     ("10 2 3 1", "unsorted"),
     ("23 3", "past the image"),
+    ("1 99999999999999999999", "integer too large"),
+    ("1 \uff12", "not an integer"),  # a full-width digit is not ASCII
+    ("1 2 x 4", "not an integer"),
+    ("-1 2", "below 1"),
 ])
 def test_decode_rejects(rle, fragment):
     with pytest.raises(UserError, match=fragment):
         decode(rle, (4, 6))
+
+
+@pytest.mark.parametrize("rle", ["  2 2  9 3 ", "2\t2 9\n3", "0002 2 9 0003"])
+def test_decode_accepts_any_whitespace_and_leading_zeros(rle):
+    expected = np.zeros(24, bool)
+    expected[[1, 2, 8, 9, 10]] = True
+    np.testing.assert_array_equal(decode(rle, (4, 6)).ravel(), expected)
+
+
+def test_decode_matches_a_plain_loop_on_adjacent_and_edge_runs():
+    """Runs touching each other, the first and the last pixel, against a per-run slice loop."""
+    rle = "1 3 4 2 10 5 20 5"
+    truth = np.zeros(24, bool)
+    for start, length in ((1, 3), (4, 2), (10, 5), (20, 5)):
+        truth[start - 1:start - 1 + length] = True
+    np.testing.assert_array_equal(decode(rle, (4, 6)).ravel(), truth)
