@@ -23,6 +23,9 @@ def cmd_split(args: argparse.Namespace) -> None:
 def cmd_synth(args: argparse.Namespace) -> None:
     from data.synthetic import make_handbone, make_kvasir
 
+    if args.size < 32 or args.count < 1:
+        raise UserError(f"synth needs --size >= 32 and --count >= 1 (got {args.size}, {args.count})")
+
     if args.task == TaskName.HANDBONE:
         make_handbone(args.out, patients=args.count, size=args.size, seed=args.seed)
     else:
@@ -44,8 +47,17 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     from configs.schema import EnsembleConfig, load_config
     from ensemble.run import run_ensemble
 
+    from ensemble.shards import Shard
+
     config = load_config(args.config, EnsembleConfig, args.set)
-    print(run_ensemble(config, quiet=args.quiet))
+    shard = Shard.parse(args.shard) if args.shard else None
+    print(run_ensemble(config, quiet=args.quiet, shard=shard))
+
+
+def cmd_merge(args: argparse.Namespace) -> None:
+    from ensemble.shards import merge_shards
+
+    print(merge_shards(args.csv, args.out))
 
 
 def cmd_tune_thresholds(args: argparse.Namespace) -> None:
@@ -129,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--resume", action="store_true")
         if name == "tune-thresholds":
             command.add_argument("--out", default="thresholds.json")
+        if name == "ensemble":
+            command.add_argument("--shard", metavar="I/N", help="only every N-th sorted test image from the I-th "
+                                 "(0 <= I < N); writes a partial CSV and a sidecar for merge")
+
+    merge = add("merge", cmd_merge, "join the partial CSVs of a sharded ensemble")
+    merge.add_argument("--csv", nargs="+", required=True)
+    merge.add_argument("--out", required=True)
 
     vote = add("vote", cmd_vote, "hard-vote several submission CSVs")
     vote.add_argument("--csv", nargs="+", required=True)

@@ -5,10 +5,12 @@ import shutil
 import time
 from pathlib import Path
 
+import atomic
 from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
 from data.synthetic import make_handbone
 from ensemble.run import run_ensemble
+from errors import UserError
 from folds.engine import train_fold
 from folds.split import make_splits, write_splits
 from names import TaskName
@@ -35,10 +37,24 @@ def ensemble_score(workdir: Path, holdout: Path, members: list[str], csv: Path, 
     return score_csv(TaskName.HANDBONE, csv, holdout, quiet=True).mean_dice
 
 
+MARKER = ".segzoo-demo"  # inside every folder the demo made: the only folders it will remove
+
+
+def fresh_workdir(workdir: Path) -> None:
+    """Empty `workdir` if the demo made it; refuse any other existing, non-empty folder."""
+    if workdir.exists() and not workdir.is_dir():
+        raise UserError(f"--workdir {workdir} is a file")
+    if workdir.is_dir() and any(workdir.iterdir()):
+        if not (workdir / MARKER).is_file():
+            raise UserError(f"--workdir {workdir} exists and was not made by demo: name a new or empty folder")
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(workdir / MARKER, "made by cli.py demo; demo may delete this folder\n")
+
+
 def run_demo(workdir: Path, quiet: bool = False) -> None:
     started = time.perf_counter()
-    if workdir.exists():
-        shutil.rmtree(workdir)
+    fresh_workdir(workdir)
     data, holdout = make_demo_data(workdir)
     splits = workdir / "handbone_splits.json"
     write_splits(make_splits(get_task(TaskName.HANDBONE, data), k=FOLDS), splits)

@@ -28,3 +28,20 @@ def resize_plane(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def resize_probs(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """CxhxW probabilities -> CxHxW, one channel at a time."""
     return np.stack([resize_plane(plane, shape) for plane in probs])
+
+
+def bounded_grid(shape: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """`shape` scaled down (aspect kept) so that neither side exceeds `max_side`."""
+    height, width = shape
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return height, width
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def shrink_probs(probs: np.ndarray, max_side: int) -> np.ndarray:
+    """CxhxW probabilities area-averaged onto `bounded_grid`; unchanged when already small enough."""
+    height, width = bounded_grid(probs.shape[1:], max_side)
+    if (height, width) == probs.shape[1:]:
+        return probs
+    return np.stack([cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA) for plane in probs])

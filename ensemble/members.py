@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 import atomic
 from configs.schema import EnsembleMember, MemberConfig, validate_config
+from data.resample import shrink_probs
 from errors import UserError
 from models import build_model
 from models.predictors import Predictor, build_predictor
@@ -51,10 +53,20 @@ def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes
     model = build_model(config.model, len(classes), with_pretrained=False)
     run.load_weights(model)
     model.to(device)
-    weights = path / MODEL_FILE
     tta = entry.tta or config.model.tta
-    key = hashlib.sha256(f"{weights.resolve()}:{weights.stat().st_mtime_ns}:{tta}".encode()).hexdigest()[:16]
-    return Member(run, config, build_predictor(config, model, device, tta), entry.weight, key)
+    return Member(run, config, build_predictor(config, model, device, tta), entry.weight,
+                  member_key(path / MODEL_FILE, config, tta))
+
+
+def member_key(weights: Path, config: MemberConfig, tta: str) -> str:
+    """Identifies what a member predicts: its weights' bytes, its config and its TTA."""
+    digest = hashlib.sha256()
+    with open(weights, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+    digest.update(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
+    digest.update(str(tta).encode())
+    return digest.hexdigest()[:20]
 
 
 def load_members(entries: list[EnsembleMember], device: torch.device, classes: tuple[str, ...]) -> list[Member]:
@@ -62,17 +74,31 @@ def load_members(entries: list[EnsembleMember], device: torch.device, classes: t
 
 
 class ProbabilityCache:
-    """Float16 grid probabilities per member and image, so re-voting skips the models."""
+    """Float16 probabilities per member and image on a grid of at most `max_side` a side, keyed by
+    content (the member's key and the image's pixels), so re-voting skips the models. A run that
+    fills the cache votes with what it stored, so a re-run writes the same CSV."""
 
-    def __init__(self, folder: Path | None):
-        self.folder = folder
+    def __init__(self, folder: Path | None, max_side: int):
+        self.folder, self.max_side = folder, max_side
 
-    def predict(self, member: Member, image_name: str, image: np.ndarray) -> np.ndarray:
+    def predict_batch(self, member: Member, images: list[np.ndarray]) -> list[np.ndarray]:
         if self.folder is None:
-            return member.predictor.predict(image)
-        path = self.folder / member.cache_key / f"{image_name}.npy"
-        if path.is_file():
-            return np.load(path).astype(np.float32)
-        probs = member.predictor.predict(image)
-        atomic.save_array(path, probs.astype(np.float16))
-        return probs
+            return member.predictor.predict_batch(images)
+        folder = self.folder / f"{member.cache_key}-{self.max_side}"
+        paths = [folder / f"{image_key(image)}.npy" for image in images]
+        missing = [i for i, path in enumerate(paths) if not path.is_file()]
+        if missing:
+            for i, probs in zip(missing, member.predictor.predict_batch([images[i] for i in missing])):
+                atomic.save_array(paths[i], shrink_probs(probs, self.max_side).astype(np.float16))
+        return [read_cached(path) for path in paths]
+
+
+def image_key(image: np.ndarray) -> str:
+    return hashlib.blake2b(image.tobytes() + str(image.shape).encode(), digest_size=16).hexdigest()
+
+
+def read_cached(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError, EOFError):
+        raise UserError(f"corrupt cache entry {path}: delete it (or the cache folder) and re-run") from None

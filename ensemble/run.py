@@ -1,6 +1,8 @@
 """`ensemble`: stream test images through every member, soft-vote, threshold, write the CSV."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +12,11 @@ from atomic import atomic_path
 from configs.schema import EnsembleConfig
 from data import get_task
 from data.images import write_image_atomic
+from data.task import Task
 from ensemble.members import Member, ProbabilityCache, load_members
+from ensemble.shards import Shard, write_sidecar
 from ensemble.thresholds import resolve_thresholds
-from ensemble.vote import grid_means, vote_masks
+from ensemble.vote import GridVotes, vote_masks
 from errors import UserError
 from models.device import pick_device
 from submit.rle import encode
@@ -20,35 +24,64 @@ from submit.score import test_image_sizes, validate_rows
 from submit.submission import SubmissionWriter, read_submission
 
 
-def member_votes(members: list[Member], cache: ProbabilityCache, name: str, image: np.ndarray):
-    """(probabilities on the member's grid, weight) for every member."""
-    return [(cache.predict(m, name, image), m.weight) for m in members]
+def decoded_batches(task: Task, cases: list[str], batch_size: int) -> Iterator[list[tuple[str, np.ndarray]]]:
+    """Batches of (case, image); a background thread decodes the next batch while this one is used."""
+    batches = [cases[i:i + batch_size] for i in range(0, len(cases), batch_size)]
+
+    def decode(batch: list[str]) -> list[tuple[str, np.ndarray]]:
+        return [(case, task.read_image(case)) for case in batch]
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(decode, batches[0]) if batches else None
+        for index in range(len(batches)):
+            current = upcoming.result()
+            if index + 1 < len(batches):
+                upcoming = pool.submit(decode, batches[index + 1])
+            yield current
 
 
-def run_ensemble(config: EnsembleConfig, quiet: bool = False) -> Path:
-    """Write the submission CSV (and PNG masks for single-class tasks); return the CSV path."""
+def batch_votes(members: list[Member], cache: ProbabilityCache, images: list[np.ndarray]) -> list[GridVotes]:
+    """Every member's probabilities for a batch of images, summed per image and grid as they arrive."""
+    votes = [GridVotes() for _ in images]
+    for member in members:
+        for vote, probs in zip(votes, cache.predict_batch(member, images)):
+            vote.add(probs, member.weight)
+    return votes
+
+
+def run_ensemble(config: EnsembleConfig, quiet: bool = False, shard: Shard | None = None) -> Path:
+    """Write the submission CSV (and PNG masks for single-class tasks); return the CSV path.
+
+    With `shard`, only that shard's images, and a sidecar for `merge`."""
     task = get_task(config.task, config.data.root)
-    cases = task.test_images()
-    members = load_members(config.member_entries(), pick_device(config.device), task.classes)
+    sizes = test_image_sizes(task)
+    cases = task.test_images() if shard is None else shard.take(task.test_images())
     thresholds = resolve_thresholds(config.thresholds, task.classes)
-    cache = ProbabilityCache(config.cache_dir)
+    members = load_members(config.member_entries(), pick_device(config.device, key="device"), task.classes)
+    cache = ProbabilityCache(config.cache_dir, config.oof_size)
     masks_dir = config.output.masks_dir
     if masks_dir is None and len(task.classes) == 1:
         masks_dir = config.output.csv.with_name(config.output.csv.stem + "_masks")
     out = Path(config.output.csv)
     with atomic_path(out) as tmp:
-        with open(tmp, "w", newline="") as handle:
+        with open(tmp, "w", newline="") as handle, tqdm(total=len(cases), desc="ensemble", unit="img",
+                                                         disable=quiet) as bar:
             writer = SubmissionWriter(handle, task.classes)
-            for case in tqdm(cases, desc="ensemble", unit="img", disable=quiet):
-                name = Path(case).name
-                image = task.read_image(case)
-                grids = grid_means(member_votes(members, cache, name, image))
-                masks = list(vote_masks(grids, image.shape[:2], thresholds))
-                writer.write_rles(name, [encode(m) for m in masks])
-                if masks_dir is not None and len(masks) == 1:
-                    write_image_atomic(Path(masks_dir) / f"{Path(name).stem}.png", masks[0].astype(np.uint8) * 255)
+            for batch in decoded_batches(task, cases, config.batch_size):
+                votes = batch_votes(members, cache, [image for _, image in batch])
+                for (case, image), vote in zip(batch, votes):
+                    name = Path(case).name
+                    masks = list(vote_masks(vote.means(), image.shape[:2], thresholds))
+                    writer.write_rles(name, [encode(m) for m in masks])
+                    if masks_dir is not None and len(masks) == 1:
+                        write_image_atomic(Path(masks_dir) / f"{Path(name).stem}.png",
+                                           masks[0].astype(np.uint8) * 255)
+                bar.update(len(batch))
         try:
-            validate_rows(read_submission(tmp), task.classes, test_image_sizes(task), str(out))
+            names = {Path(case).name for case in cases}
+            validate_rows(read_submission(tmp), task.classes, {n: s for n, s in sizes.items() if n in names}, str(out))
         except UserError as err:
             raise UserError(f"internal error, the written CSV failed validation: {err}") from None
+    if shard is not None:
+        write_sidecar(out, shard, task.name, task.classes, sizes)
     return out

@@ -11,7 +11,7 @@ import atomic
 from configs.schema import EnsembleConfig, MemberConfig, validate_config
 from data import get_task
 from ensemble.members import expand
-from ensemble.vote import grid_means, soft_vote
+from ensemble.vote import class_probabilities, grid_means
 from errors import UserError
 from models.run_folder import RunFolder
 from submit.metrics import COMPETITION_EPS
@@ -26,11 +26,15 @@ def resolve_thresholds(setting: float | Path, classes: tuple[str, ...]) -> np.nd
         return np.full(len(classes), float(setting), np.float32)
     try:
         table = json.loads(Path(setting).read_text())["thresholds"]
-        return np.array([float(table[c]) for c in classes], np.float32)
+        values = np.array([float(table[c]) for c in classes], np.float32)
     except OSError:
         raise UserError(f"cannot read thresholds file: {setting}") from None
     except (ValueError, KeyError, TypeError) as err:
         raise UserError(f"bad thresholds file {setting}: missing or bad entry {err}") from None
+    outside = [c for c, v in zip(classes, values) if not 0 <= v <= 1]
+    if outside:
+        raise UserError(f"bad thresholds file {setting}: the threshold of {outside[0]!r} is not in [0, 1]")
+    return values
 
 
 def count_above(values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -69,7 +73,10 @@ def oof_sources(config: EnsembleConfig) -> tuple[list[dict[str, Path]], list[flo
 
 
 def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> Path:
-    """Pick per class the threshold maximising the ensemble's mean OOF Dice; write thresholds.json."""
+    """Pick per class the threshold maximising the ensemble's mean OOF Dice; write thresholds.json.
+
+    OOF files sit on grids of at most `train.oof_size`; each class plane is resampled to the image's
+    size one at a time."""
     tables, weights, member_config = oof_sources(config)
     names = sorted(set.intersection(*(set(t) for t in tables)))
     if not names:
@@ -80,7 +87,9 @@ def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> P
     for name in tqdm(names, desc="oof", unit="img", disable=quiet):
         truth = task.read_mask(cases[name])
         grids = grid_means([(np.load(t[name]), w) for t, w in zip(tables, weights)])
-        total += threshold_dice(soft_vote(grids, truth.shape[1:]), truth)
+        for channel in range(len(task.classes)):  # one full-size class plane at a time
+            plane = class_probabilities(grids, truth.shape[1:], channel)
+            total[channel] += threshold_dice(plane[None], truth[channel:channel + 1])[0]
     mean = total / len(names)
     default = int(np.flatnonzero(CANDIDATES == DEFAULT)[0])
     best = np.where(mean.max(1) > mean[:, default] + 1e-12, mean.argmax(1), default)

@@ -11,19 +11,28 @@ from data.resample import resize_plane
 GridVote = tuple[np.ndarray, float]  # (weighted mean CxhxW probabilities on one grid, summed weight)
 
 
+class GridVotes:
+    """Running weighted sums of member probabilities, one per grid: members sharing a grid are
+    averaged there, and only one array per grid stays alive however many members vote."""
+
+    def __init__(self):
+        self._sums: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+
+    def add(self, probs: np.ndarray, weight: float) -> None:
+        key = probs.shape[1:]
+        total, mass = self._sums.get(key, (0.0, 0.0))
+        self._sums[key] = (total + probs.astype(np.float32) * weight, mass + weight)
+
+    def means(self) -> list[GridVote]:
+        return [(total / mass, mass) for total, mass in self._sums.values()]
+
+
 def grid_means(predictions: list[GridVote]) -> list[GridVote]:
     """Merge (probabilities, weight) pairs that share a grid into their weighted mean."""
-    sums: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+    votes = GridVotes()
     for probs, weight in predictions:
-        key = probs.shape[1:]
-        total, mass = sums.get(key, (0.0, 0.0))
-        sums[key] = (total + probs.astype(np.float32) * weight, mass + weight)
-    return [(total / mass, mass) for total, mass in sums.values()]
-
-
-def soft_vote(grids: list[GridVote], shape: tuple[int, int]) -> np.ndarray:
-    """Weighted mean CxHxW probabilities at the image's size."""
-    return np.stack([class_probabilities(grids, shape, c) for c in range(len(grids[0][0]))])
+        votes.add(probs, weight)
+    return votes.means()
 
 
 def class_probabilities(grids: list[GridVote], shape: tuple[int, int], channel: int) -> np.ndarray:

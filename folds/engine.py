@@ -19,7 +19,7 @@ from tqdm import tqdm
 from configs.schema import MemberConfig
 from data import get_task
 from data.augment import build_transform, normalize
-from data.resample import resize_probs
+from data.resample import resize_plane, shrink_probs
 from data.task import Task
 from errors import UserError
 from folds.dataset import CropDataset, SegmentationDataset
@@ -74,17 +74,31 @@ class ValidationSet:
     def truth(self, index: int) -> np.ndarray:
         return np.unpackbits(self._packed[index], axis=-1, count=self.shapes[index][1]).astype(bool)
 
-    def probabilities(self, predictor: Predictor, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
-        """(index, CxHxW probabilities at the case's original size) for every case."""
+    def grid_probabilities(self, predictor: Predictor, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, Cxhxw probabilities on the predictor's grid) for every case."""
         for start in range(0, len(self.cases), batch_size):
             batch = predictor.predict_batch(self._inputs[start:start + batch_size])
-            for index, probs in enumerate(batch, start=start):
-                yield index, resize_probs(probs, self.shapes[index])
+            yield from enumerate(batch, start=start)
 
     def dice(self, predictor: Predictor, batch_size: int) -> np.ndarray:
-        """Per-class Dice (competition formula) at threshold 0.5, averaged over images."""
-        scores = [Counts.of(p > 0.5, self.truth(i)).dice() for i, p in self.probabilities(predictor, batch_size)]
+        """Per-class Dice (competition formula) at threshold 0.5 and full resolution, averaged over images."""
+        scores = []
+        for index, probs in self.grid_probabilities(predictor, batch_size):
+            pred = np.stack([resize_plane(plane, self.shapes[index]) > 0.5 for plane in probs])
+            scores.append(Counts.of(pred, self.truth(index)).dice())
         return np.mean(scores, axis=0)
+
+
+def weight_settings(config: MemberConfig) -> dict[str, object]:
+    """The config keys that shape the weights (model, data sampling, augmentation, loss, optimiser,
+    schedule), flattened to `section.key`; paths, caching, devices and logging may change on resume."""
+    raw = config.model_dump(mode="json")
+    data_keys = ("image_size", "sampling", "crops_per_image", "foreground_share")
+    train_keys = ("epochs", "batch_size", "accumulate", "swa_start", "swa_lr", "seed", "loss")
+    sections = {"model": raw["model"], "augment": raw["augment"], "optim": raw["optim"],
+                "scheduler": raw["scheduler"], "data": {k: raw["data"][k] for k in data_keys},
+                "train": {k: raw["train"][k] for k in train_keys}}
+    return {f"{section}.{key}": value for section, values in sections.items() for key, value in values.items()}
 
 
 def training_set(config: MemberConfig, task: Task, cases: list[str], transform: A.Compose,
@@ -131,7 +145,7 @@ class FoldTrainer:
 
     # --- resume -------------------------------------------------------------------------
     def resume_state(self) -> dict:
-        return {"epoch": self.epoch, "best_dice": self.best_dice, "best_epoch": self.best_epoch,
+        return {"settings": json.dumps(weight_settings(self.config)), "epoch": self.epoch, "best_dice": self.best_dice, "best_epoch": self.best_epoch,
                 "data_hash": self.data_hash, "log": json.dumps(self.log_rows),
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
@@ -141,6 +155,12 @@ class FoldTrainer:
     def restore(self, state: dict) -> None:
         if state["data_hash"] != self.data_hash:
             raise UserError(f"cannot resume {self.run.path}: its data (splits or files) changed since it started")
+        now = weight_settings(self.config)
+        started = json.loads(state["settings"]) if "settings" in state else now  # runs older than the check
+        changed = next((key for key in sorted(set(started) | set(now)) if started.get(key) != now.get(key)), None)
+        if changed is not None:
+            raise UserError(f"cannot resume {self.run.path}: {changed} was {started.get(changed)!r} when the run "
+                            f"started, now {now.get(changed)!r}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -230,11 +250,12 @@ class FoldTrainer:
             self.run.save_weights(self.swa.module)
 
     def write_oof(self) -> None:
-        """Probabilities of the best checkpoint on every validation image, at its original size."""
+        """Probabilities of the best checkpoint on every validation image, on the member's grid
+        shrunk to at most `train.oof_size` a side."""
         self.run.load_weights(self.model)
-        for index, probs in tqdm(self.val.probabilities(self.predictor, self.config.train.batch_size),
+        for index, probs in tqdm(self.val.grid_probabilities(self.predictor, self.config.train.batch_size),
                                  total=len(self.val.cases), desc="oof", unit="img", disable=self.quiet):
-            self.run.write_oof(Path(self.val.cases[index]).name, probs)
+            self.run.write_oof(Path(self.val.cases[index]).name, shrink_probs(probs, self.config.train.oof_size))
 
     def write_state(self, per_class: np.ndarray | None, oof_done: bool = False) -> None:
         self.run.write_state({

@@ -67,9 +67,13 @@ def read_splits(path: Path | str) -> Splits:
     path = Path(path)
     try:
         raw = json.loads(path.read_text())
-        return Splits(raw["task"], raw["method"], int(raw["seed"]), int(raw["k"]),
-                      [Fold(list(f["train"]), list(f["val"])) for f in raw["folds"]])
+        splits = Splits(raw["task"], raw["method"], int(raw["seed"]), int(raw["k"]),
+                        [Fold(list(f["train"]), list(f["val"])) for f in raw["folds"]])
     except OSError:
         raise UserError(f"cannot read splits file: {path}") from None
     except (ValueError, KeyError, TypeError) as err:
         raise UserError(f"bad splits file {path}: {type(err).__name__}: {err}") from None
+    for index, fold in enumerate(splits.folds):
+        if not fold.train or not fold.val:
+            raise UserError(f"bad splits file {path}: fold {index} has an empty {'train' if not fold.train else 'val'} list")
+    return splits

@@ -37,14 +37,22 @@ def build(name: str, **kwargs) -> nn.Module:
         raise UserError(f"unknown model {name!r}; available: {', '.join(available())}")
     try:
         return _REGISTRY[name](**kwargs)
-    except TypeError as err:
-        raise UserError(f"model {name!r}: {err}") from None
+    except UserError:
+        raise
+    except (TypeError, KeyError, ValueError, RuntimeError) as err:  # what smp, timm and MONAI raise
+        message = str(err).strip("'\"").splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"model {name!r} rejects its options: {message[:160]}") from None
 
 
 def build_model(config: ModelConfig, num_classes: int, with_pretrained: bool = True) -> nn.Module:
     """A member's network from its config; pretrained hub weights or a local weights file when asked."""
-    model = build(config.name, num_classes=num_classes, pretrained=config.pretrained and with_pretrained,
-                  **config.params)
+    if config.name not in _REGISTRY:
+        raise UserError(f"model.name: unknown model {config.name!r}; available: {', '.join(available())}")
+    try:
+        model = build(config.name, num_classes=num_classes, pretrained=config.pretrained and with_pretrained,
+                      **config.params)
+    except UserError as err:
+        raise UserError(f"model.params: {err}") from None
     if config.weights is not None and with_pretrained:
         load_weights(model, config.weights)
     return model

@@ -69,7 +69,7 @@ class SlidingWindowPredictor:
     STITCH_ON_DEVICE_MAX_PIXELS are stitched on the CPU."""
 
     def __init__(self, model: nn.Module, window: int, device: torch.device, overlap: float = 0.25,
-                 sw_batch_size: int = 4, amp: bool = False):
+                 sw_batch_size: int = 1, amp: bool = False):
         self.model, self.window, self.device, self.overlap, self.amp = model, window, device, overlap, amp
         self.sw_batch_size = sw_batch_size
 

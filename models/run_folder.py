@@ -36,7 +36,11 @@ class RunFolder:
         if not path.is_file():
             raise UserError(f"no {MODEL_FILE} in {self.path}")
         try:
-            model.load_state_dict(load_file(str(path)))
+            tensors = load_file(str(path))
+        except Exception as err:  # noqa: BLE001 - safetensors raises its own error type
+            raise UserError(f"cannot read {path}: not a safetensors file or damaged ({type(err).__name__})") from None
+        try:
+            model.load_state_dict(tensors)
         except RuntimeError:
             raise UserError(f"{path} is a checkpoint for another architecture than its state.json names") from None
 
@@ -78,5 +82,5 @@ class RunFolder:
         return self.path / OOF_DIR / f"{image_name}.npy"
 
     def write_oof(self, image_name: str, probs: np.ndarray) -> None:
-        """Float16 CxHxW sigmoid probabilities of one validation image at its original size."""
+        """Float16 Cxhxw sigmoid probabilities of one validation image (on a grid; users resample them)."""
         atomic.save_array(self.oof_path(image_name), probs.astype(np.float16))

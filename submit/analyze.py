@@ -9,6 +9,7 @@ import numpy as np
 
 import atomic
 from data.images import write_image_atomic
+from errors import UserError
 from submit.metrics import Counts
 from submit.score import labelled_predictions, report_from_counts
 
@@ -59,6 +60,8 @@ def analyze_csv(task_name: str, csv_path: Path | str, data_root: Path | str, out
                 worst: int = 4, quiet: bool = False) -> Path:
     """Write per_class.csv, per_image.csv, per_class_dice.png and worst/<image>.png under `out`."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file: name a folder for the report")
     task, predictions = labelled_predictions(task_name, csv_path, data_root, quiet=quiet)
     names, counts = [], []
     for p in predictions:

@@ -14,6 +14,7 @@ from errors import UserError
 from submit.rle import decode, encode, parse
 
 HEADER = ("image_name", "class", "rle")
+LONGEST_FIELD = 2**31 - 1  # above any RLE string: a 2048x2048 checkerboard needs ~35 MB
 
 
 @dataclass(frozen=True)
@@ -50,21 +51,30 @@ def write_submission(path: Path | str, classes: tuple[str, ...]) -> Iterator[Sub
 
 
 def read_submission(path: Path | str) -> list[Row]:
-    """Read a submission CSV, checking the header and column count of every row."""
+    """Read a submission CSV, checking the header and column count of every row.
+
+    Rows may be very long (a speckled 2048x2048 mask is ~400,000 characters): the csv module's
+    field limit is raised to the largest RLE string an image can have."""
     path = Path(path)
+    csv.field_size_limit(max(csv.field_size_limit(), LONGEST_FIELD))
+    line = 1
     try:
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
             header = tuple(next(reader, ()))
             if header != HEADER:
-                raise UserError(f"{path}: header must be {','.join(HEADER)}, got {','.join(header) or 'nothing'}")
+                raise UserError(f"{path}: header must be {','.join(HEADER)}, got {','.join(header)[:80] or 'nothing'}")
             rows = []
             for line, fields in enumerate(reader, start=2):
                 if len(fields) != 3:
                     raise UserError(f"{path} line {line}: expected 3 columns, got {len(fields)}")
                 rows.append(Row(line, *fields))
     except OSError as err:
-        raise UserError(f"cannot read CSV {path}: {err.strerror}") from None
+        raise UserError(f"cannot read CSV {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    except csv.Error as err:
+        raise UserError(f"{path} line {line + 1}: {err}") from None
     return rows
 
 

@@ -12,6 +12,7 @@ from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
 from data.synthetic import make_handbone
 from ensemble.run import run_ensemble
+from ensemble.thresholds import tune_thresholds
 from errors import UserError
 from folds.engine import train_fold, training_set
 from folds.split import make_splits, write_splits
@@ -137,3 +138,37 @@ def test_resize_and_sliding_window_members_vote_together(swin_run, hands):
                          [f"members=[{swin_run.run_dir}, {work / 'stub' / 'fold0'}]", f"data.root={holdout}",
                           f"output.csv={work / 'mixed.csv'}"])
     assert validate_csv("handbone", run_ensemble(config, quiet=True), holdout) == 4
+
+
+def test_bounded_oof_tunes_the_thresholds_of_full_size_oof(swin_run, hands):
+    """The same weights' OOF kept at 256 px (the image size) and at train.oof_size=128 (written by
+    resuming a copy of the finished run): the thresholds tuned from the bounded OOF score, on the
+    full-size OOF, as well as those tuned from it."""
+    work, data, holdout = hands
+    bounded = work / "swin_bounded"
+    shutil.copytree(swin_run.run_dir.parent, bounded)
+    train_fold(swin_config(work, data, "data.image_size=128", "train.oof_size=128", f"run.dir={bounded}"), fold=0,
+               resume=True, quiet=True)
+    tuned = {}
+    for label, run, side in (("full", swin_run.run_dir, 256), ("bounded", bounded / "fold0", 128)):
+        assert {np.load(p).shape for p in (run / "oof").iterdir()} == {(29, side, side)}
+        config = load_config(ROOT / "configs/ensemble/handbone.yaml", EnsembleConfig,
+                             [f"members=[{run}]", f"data.root={holdout}"])
+        tuned[label] = json.loads(tune_thresholds(config, work / f"{label}.json", quiet=True).read_text())
+    task = get_task("handbone", data)
+    cases = task.cases_by_name(task.labelled_cases())
+
+    def full_size_dice(thresholds: dict[str, float]) -> float:
+        """Mean Dice of the full-size OOF at these thresholds, computed here from the files."""
+        cut = np.array([thresholds[c] for c in task.classes])[:, None, None]
+        scores = []
+        for oof in (swin_run.run_dir / "oof").iterdir():
+            truth, pred = task.read_mask(cases[oof.name[:-4]]), np.load(oof).astype(np.float32) > cut
+            tp = (pred & truth).sum((1, 2))
+            scores.append((2 * tp + 1e-4) / (pred.sum((1, 2)) + truth.sum((1, 2)) + 1e-4))
+        return float(np.mean(scores))
+
+    # This tiny model's Dice-versus-threshold curves are flat, so where the chosen thresholds differ
+    # (about half the classes here, most by one 0.05 step) the Dice they give must not.
+    assert full_size_dice(tuned["bounded"]["thresholds"]) == pytest.approx(
+        full_size_dice(tuned["full"]["thresholds"]), abs=0.005)

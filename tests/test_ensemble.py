@@ -1,4 +1,5 @@
 """Soft voting with members whose outputs are known, TTA, thresholds and hard voting."""
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +38,10 @@ def test_weighted_soft_vote_of_members_at_different_sizes(handbone_root, tmp_pat
                                                          {"path": str(tmp_path / "b" / "fold0"), "weight": 3.0}], csv)
     assert run_ensemble(config, quiet=True) == csv
     expected = (reference_probs(small, (128, 128)) + 3 * reference_probs(large, (128, 128))) / 4
-    from ensemble.vote import grid_means, soft_vote
+    from ensemble.vote import class_probabilities, grid_means
     grids = grid_means([(torch.sigmoid(small.logits).numpy(), 1.0), (torch.sigmoid(large.logits).numpy(), 3.0)])
-    np.testing.assert_allclose(soft_vote(grids, (128, 128)), expected, atol=1e-5)
+    voted = np.stack([class_probabilities(grids, (128, 128), c) for c in range(len(classes))])
+    np.testing.assert_allclose(voted, expected, atol=1e-5)
     rows = read_submission(csv)
     names = sorted(Path(c).name for c in get_task("handbone", handbone_root).test_images())
     assert [r.image_name for r in rows] == [n for n in names for _ in classes]
@@ -184,16 +186,51 @@ def test_probability_cache_skips_the_models_on_a_rerun(kvasir_root, tmp_path, mo
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 4
     from models.predictors import ResizePredictor
 
-    def no_model(self, image):
+    def no_model(self, images):
         raise AssertionError("the model ran although its probabilities were cached")
 
-    monkeypatch.setattr(ResizePredictor, "predict", no_model)
+    monkeypatch.setattr(ResizePredictor, "predict_batch", no_model)
+    same = tmp_path / "same.csv"
+    run_ensemble(ensemble_config("kvasir", kvasir_root / "test", [str(tmp_path / "m" / "fold0")], same, **extra),
+                 quiet=True)
+    assert same.read_bytes() == first.read_bytes()
     second = tmp_path / "second.csv"
     run_ensemble(ensemble_config("kvasir", kvasir_root / "test", [str(tmp_path / "m" / "fold0")], second,
                                  thresholds=0.3, **extra), quiet=True)
     looser = [decode(r.rle, (64, 64)).sum() for r in read_submission(second)]
     stricter = [decode(r.rle, (64, 64)).sum() for r in read_submission(first)]
     assert all(a >= b for a, b in zip(looser, stricter)) and sum(looser) > sum(stricter)
+
+
+def test_cache_entries_sit_on_a_bounded_grid_keyed_by_content(kvasir_root, tmp_path):
+    """A full-size (sliding-window) member cached with oof_size 16: 16x16 entries, one per distinct image;
+    renaming the images reuses them; the cached run writes the CSV the cache implies."""
+    make_conv_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), image_size=32, seed=13, inference="sliding_window")
+    extra = {"cache_dir": str(tmp_path / "cache"), "oof_size": 16}
+    members = [str(tmp_path / "m" / "fold0")]
+    first = run_ensemble(ensemble_config("kvasir", kvasir_root / "test", members, tmp_path / "a.csv", **extra),
+                         quiet=True)
+    entries = sorted((tmp_path / "cache").rglob("*.npy"))
+    assert len(entries) == 4 and all(np.load(e).shape == (1, 16, 16) for e in entries)
+    renamed = tmp_path / "renamed" / "images"
+    renamed.mkdir(parents=True)
+    for image in sorted((kvasir_root / "test" / "images").iterdir()):
+        shutil.copy(image, renamed / f"x{image.name}")
+    run_ensemble(ensemble_config("kvasir", renamed.parent, members, tmp_path / "b.csv", **extra), quiet=True)
+    assert sorted((tmp_path / "cache").rglob("*.npy")) == entries
+    by_name = {r.image_name: r.rle for r in read_submission(first)}
+    assert {r.image_name[1:]: r.rle for r in read_submission(tmp_path / "b.csv")} == by_name
+
+
+def test_batched_ensemble_equals_one_image_at_a_time(handbone_root, tmp_path):
+    classes = get_task("handbone", handbone_root).classes
+    make_conv_run(tmp_path / "resize" / "fold0", "handbone", classes, image_size=64, seed=14)
+    make_conv_run(tmp_path / "window" / "fold0", "handbone", classes, image_size=64, seed=15,
+                  inference="sliding_window", sw_batch_size=3)
+    members = [str(tmp_path / "resize" / "fold0"), str(tmp_path / "window" / "fold0")]
+    outputs = [run_ensemble(ensemble_config("handbone", handbone_root, members, tmp_path / f"b{size}.csv",
+                                            batch_size=size), quiet=True).read_bytes() for size in (1, 3)]
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
 
 
 def test_checkpoint_of_another_architecture_is_one_line(kvasir_root, tmp_path, run_cli):

@@ -1,0 +1,100 @@
+"""Sharded ensembles: `--shard I/N` predicts every N-th sorted test image from the I-th, writing a
+partial CSV and a sidecar `<csv>.shard.json`; `merge` joins the partials into the whole CSV."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import atomic
+from errors import UserError
+from submit.score import validate_rows
+from submit.submission import read_submission, write_submission
+
+SIDECAR_SUFFIX = ".shard.json"
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        """'I/N' with 0 <= I < N."""
+        match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+        if not match or not 0 <= int(match[1]) < int(match[2]):
+            raise UserError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+        return cls(int(match[1]), int(match[2]))
+
+    def take(self, items: list[str]) -> list[str]:
+        """This shard's share of a sorted list: every N-th item from the I-th."""
+        return items[self.index::self.count]
+
+
+def sidecar_path(csv: Path) -> Path:
+    return csv.with_name(csv.name + SIDECAR_SUFFIX)
+
+
+def write_sidecar(csv: Path, shard: Shard, task: str, classes: tuple[str, ...],
+                  sizes: dict[str, tuple[int, int]]) -> None:
+    """The partial CSV's identity: its shard, the task, and the whole image list with sizes, in the
+    CSV's order (sorted relative paths; `sizes` is in that order)."""
+    atomic.write_text(sidecar_path(csv), json.dumps({
+        "shard": shard.index, "shards": shard.count, "task": task, "classes": list(classes),
+        "images": [[name, *size] for name, size in sizes.items()]}, indent=1))
+
+
+@dataclass(frozen=True)
+class Partial:
+    csv: Path
+    shard: Shard
+    task: str
+    classes: tuple[str, ...]
+    sizes: dict[str, tuple[int, int]]
+
+    @classmethod
+    def read(cls, csv: Path) -> "Partial":
+        path = sidecar_path(csv)
+        try:
+            raw = json.loads(path.read_text())
+            sizes = {name: (int(h), int(w)) for name, h, w in raw["images"]}
+            return cls(csv, Shard(int(raw["shard"]), int(raw["shards"])), raw["task"], tuple(raw["classes"]), sizes)
+        except OSError:
+            raise UserError(f"{csv} has no {path.name} beside it: is it a shard of `ensemble --shard`?") from None
+        except (ValueError, KeyError, TypeError) as err:
+            raise UserError(f"bad shard sidecar {path}: {type(err).__name__}: {err}") from None
+
+    def same_job(self, other: "Partial") -> bool:
+        return (self.task, self.classes, self.sizes, self.shard.count) == (
+            other.task, other.classes, other.sizes, other.shard.count)
+
+
+def merge_shards(csvs: list[str], out: Path | str) -> Path:
+    """Check that the partials are the N shards of one job, each exactly once, validate every row
+    against the image sizes, and write the whole CSV (sorted images, task class order) atomically."""
+    partials = [Partial.read(Path(csv)) for csv in csvs]
+    first = partials[0]
+    foreign = next((p for p in partials if not p.same_job(first)), None)
+    if foreign is not None:
+        raise UserError(f"{foreign.csv} is a shard of another job (task, classes, images or shard count) than {first.csv}")
+    seen: dict[int, Path] = {}
+    for partial in partials:
+        if partial.shard.index in seen:
+            raise UserError(f"shard {partial.shard.index}/{first.shard.count} twice: {seen[partial.shard.index]} and {partial.csv}")
+        seen[partial.shard.index] = partial.csv
+    missing = sorted(set(range(first.shard.count)) - set(seen))
+    if missing:
+        raise UserError(f"shard {missing[0]}/{first.shard.count} is missing ({len(missing)} of {first.shard.count} missing)")
+    names = list(first.sizes)  # the CSV's order, as the sidecar lists it
+    tables = {}
+    for partial in partials:
+        expected = partial.shard.take(names)
+        table = validate_rows(read_submission(partial.csv), first.classes, {n: first.sizes[n] for n in expected},
+                              str(partial.csv))
+        tables.update(table)
+    with write_submission(out, first.classes) as writer:
+        for name in names:
+            writer.write_rles(name, [row.rle for row in tables[name]])
+    return Path(out)
