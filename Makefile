@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(PY) bench/rle_encode.py
 	$(PY) bench/rle_decode.py
 	$(PY) bench/sliding_window.py
+	$(PY) bench/ensemble_throughput.py
 	$(PY) bench/ensemble_postprocess.py
 	$(PY) bench/train_throughput.py
 

@@ -40,7 +40,8 @@ def cmd_train_fold(args: argparse.Namespace) -> None:
     from folds.engine import train_fold
 
     result = train_fold(config, args.fold, resume=args.resume, quiet=args.quiet)
-    print(f"{result.run_dir}: best mean Dice {result.best_dice:.4f} at epoch {result.best_epoch}")
+    if result.is_main:
+        print(f"{result.run_dir}: best mean Dice {result.best_dice:.4f} at epoch {result.best_epoch}")
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:

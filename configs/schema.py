@@ -79,6 +79,7 @@ class TrainConfig(Strict):
     device: str = "auto"
     amp: bool = False
     channels_last: bool = False
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics synchronised across processes
     threads: int | None = None
     seed: int = 0
     oof_size: int = Field(512, gt=0)  # OOF probabilities kept on a grid of at most this many pixels a side

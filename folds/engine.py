@@ -12,8 +12,9 @@ from pathlib import Path
 import albumentations as A
 import numpy as np
 import torch
+import torch.nn as nn
 from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from configs.schema import MemberConfig
@@ -22,6 +23,7 @@ from data.augment import build_transform, normalize
 from data.resample import resize_plane, shrink_probs
 from data.task import Task
 from errors import UserError
+from folds import distributed
 from folds.dataset import CropDataset, SegmentationDataset
 from folds.loggers import MetricLoggers
 from folds.optim import build_optimizer, build_scheduler
@@ -40,6 +42,7 @@ class FoldResult:
     run_dir: Path
     best_dice: float
     best_epoch: int
+    is_main: bool = True  # False in the other processes of a torchrun job
 
 
 def seed_everything(seed: int) -> None:
@@ -80,13 +83,14 @@ class ValidationSet:
             batch = predictor.predict_batch(self._inputs[start:start + batch_size])
             yield from enumerate(batch, start=start)
 
-    def dice(self, predictor: Predictor, batch_size: int) -> np.ndarray:
-        """Per-class Dice (competition formula) at threshold 0.5 and full resolution, averaged over images."""
-        scores = []
+    def dice_sums(self, predictor: Predictor, batch_size: int, num_classes: int) -> tuple[np.ndarray, int]:
+        """Per-class sums over images of the Dice (competition formula) at threshold 0.5 and full
+        resolution, and the number of images: summable across processes."""
+        sums = np.zeros(num_classes)
         for index, probs in self.grid_probabilities(predictor, batch_size):
             pred = np.stack([resize_plane(plane, self.shapes[index]) > 0.5 for plane in probs])
-            scores.append(Counts.of(pred, self.truth(index)).dice())
-        return np.mean(scores, axis=0)
+            sums += Counts.of(pred, self.truth(index)).dice()
+        return sums, len(self.cases)
 
 
 def weight_settings(config: MemberConfig) -> dict[str, object]:
@@ -119,7 +123,9 @@ class FoldTrainer:
         train = config.train
         if train.threads:
             torch.set_num_threads(train.threads)
-        self.device = pick_device(train.device)
+        self.processes = distributed.start(pick_device(train.device))
+        self.device = self.processes.device(pick_device(train.device))
+        self.quiet = quiet or not self.processes.is_main
         self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
         task = get_task(config.task, config.data.root)
         splits = read_splits(config.data.splits)
@@ -131,10 +137,14 @@ class FoldTrainer:
         self.num_classes = len(task.classes)
         seed_everything(train.seed)
         self.model = build_model(config.model, self.num_classes).to(self.device, memory_format=self.memory_format)
+        if train.sync_bn and self.processes.distributed:
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.network = self.distributed_network() if self.processes.distributed else self.model
         self.transform = build_transform(config.augment, train.seed)
-        self.train_set = training_set(config, task, split.train, self.transform, quiet)
+        self.train_set = training_set(config, task, split.train, self.transform, self.quiet)
         self.predictor = build_predictor(config, self.model, self.device)
-        self.val = ValidationSet(task, split.val, self.predictor, quiet)
+        self.val_cases = split.val
+        self.val = ValidationSet(task, self.processes.share(split.val), self.predictor, self.quiet)
         self.loss = CombinedLoss(train.loss, self.num_classes)
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.scheduler, train.epochs)
@@ -143,9 +153,17 @@ class FoldTrainer:
         self.swa_scheduler = SWALR(self.optimizer, train.swa_lr) if self.swa and train.swa_lr else None
         self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []
 
+    def distributed_network(self) -> nn.Module:
+        """The model wrapped for DistributedDataParallel: used for training steps only; prediction
+        runs the plain model, so validation shards of unequal size need no collectives."""
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # EffiSegNet keeps MONAI's unused conv head (the published parameter count includes it)
+        return nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+
     # --- resume -------------------------------------------------------------------------
     def resume_state(self) -> dict:
-        return {"settings": json.dumps(weight_settings(self.config)), "epoch": self.epoch, "best_dice": self.best_dice, "best_epoch": self.best_epoch,
+        return {"settings": json.dumps(weight_settings(self.config)), "world_size": self.processes.world_size,
+                "epoch": self.epoch, "best_dice": self.best_dice, "best_epoch": self.best_epoch,
                 "data_hash": self.data_hash, "log": json.dumps(self.log_rows),
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
@@ -155,6 +173,10 @@ class FoldTrainer:
     def restore(self, state: dict) -> None:
         if state["data_hash"] != self.data_hash:
             raise UserError(f"cannot resume {self.run.path}: its data (splits or files) changed since it started")
+        started_with = state.get("world_size", 1)
+        if started_with != self.processes.world_size:
+            raise UserError(f"cannot resume {self.run.path}: it started with world_size {started_with} processes, "
+                            f"now {self.processes.world_size}; resume with as many")
         now = weight_settings(self.config)
         started = json.loads(state["settings"]) if "settings" in state else now  # runs older than the check
         changed = next((key for key in sorted(set(started) | set(now)) if started.get(key) != now.get(key)), None)
@@ -177,19 +199,17 @@ class FoldTrainer:
         train = self.config.train
         seed_everything(train.seed + self.epoch)
         self.transform.set_random_seed(train.seed + self.epoch)
-        loader = DataLoader(self.train_set, batch_size=train.batch_size, shuffle=True, drop_last=False,
-                            num_workers=self.config.data.workers,
-                            generator=torch.Generator().manual_seed(train.seed + self.epoch))
+        loader = self.train_loader()
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, seen = 0.0, 0
-        bar = tqdm(total=len(self.train_set), desc=f"epoch {self.epoch + 1}/{train.epochs}", unit="img",
+        bar = tqdm(total=len(loader.sampler), desc=f"epoch {self.epoch + 1}/{train.epochs}", unit="img",
                    disable=self.quiet, leave=False)
         for step, (images, masks) in enumerate(loader, start=1):
             x = normalize(images.to(self.device)).contiguous(memory_format=self.memory_format)
             y = masks.to(self.device).float()
             with autocast(self.device, train.amp):
-                loss = self.loss(self.model(x), y)
+                loss = self.loss(self.network(x), y)
             self.scaler.scale(loss / train.accumulate).backward()
             if step % train.accumulate == 0 or step == len(loader):
                 self.scaler.step(self.optimizer)
@@ -199,7 +219,25 @@ class FoldTrainer:
             bar.update(len(images))
             bar.set_postfix(loss=f"{total / seen:.4f}")
         bar.close()
-        return total / seen
+        total, seen = self.processes.sum(np.array([total, seen]))
+        return float(total / seen)
+
+    def train_loader(self) -> DataLoader:
+        """Shuffled by a per-epoch seed; under torchrun each process takes its DistributedSampler share."""
+        train, workers = self.config.train, self.config.data.workers
+        if self.processes.distributed:
+            sampler = DistributedSampler(self.train_set, self.processes.world_size, self.processes.rank,
+                                         shuffle=True, seed=train.seed)
+            sampler.set_epoch(self.epoch)
+            return DataLoader(self.train_set, batch_size=train.batch_size, sampler=sampler, num_workers=workers)
+        return DataLoader(self.train_set, batch_size=train.batch_size, shuffle=True, drop_last=False,
+                          num_workers=workers, generator=torch.Generator().manual_seed(train.seed + self.epoch))
+
+    def validate(self, predictor: Predictor) -> np.ndarray:
+        """Per-class Dice averaged over the whole validation set (every process's share)."""
+        sums, count = self.val.dice_sums(predictor, self.config.train.batch_size, self.num_classes)
+        totals = self.processes.sum(np.append(sums, count))
+        return totals[:-1] / max(totals[-1], 1)
 
     def step_schedulers(self, dice: float | None) -> None:
         train = self.config.train
@@ -221,19 +259,21 @@ class FoldTrainer:
         train_seconds = time.perf_counter() - started
         self.epoch += 1
         due = self.epoch % train.val_every == 0 or self.epoch == train.epochs
-        per_class = self.val.dice(self.predictor, train.batch_size) if due else None
+        per_class = self.validate(self.predictor) if due else None
         dice = float(per_class.mean()) if per_class is not None else None
         if dice is not None and dice > self.best_dice:
             self.best_dice, self.best_epoch = dice, self.epoch
-            self.run.save_weights(self.model)
+            if self.processes.is_main:
+                self.run.save_weights(self.model)
         row = {"epoch": self.epoch, "loss": round(loss, 6), "val_dice": "" if dice is None else round(dice, 6),
                "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": round(len(self.train_set) / train_seconds, 2)}
         self.step_schedulers(dice)
         self.log_rows.append(row)
-        loggers.log(self.epoch, {k: v for k, v in row.items() if isinstance(v, float)})
-        self.run.save_resume(self.resume_state())
-        self.run.write_log(self.log_rows)
-        self.write_state(per_class)
+        if self.processes.is_main:  # one writer of artefacts and logs
+            loggers.log(self.epoch, {k: v for k, v in row.items() if isinstance(v, float)})
+            self.run.save_resume(self.resume_state())
+            self.run.write_log(self.log_rows)
+            self.write_state(per_class)
 
     # --- finishing ----------------------------------------------------------------------
     def finish_swa(self) -> None:
@@ -243,15 +283,16 @@ class FoldTrainer:
         loader = DataLoader(self.train_set, batch_size=self.config.train.batch_size)
         batches = (normalize(images.to(self.device)) for images, _ in loader)
         update_bn(batches, self.swa, device=self.device)
-        swa_predictor = build_predictor(self.config, self.swa.module, self.device)
-        dice = float(self.val.dice(swa_predictor, self.config.train.batch_size).mean())
+        dice = float(self.validate(build_predictor(self.config, self.swa.module, self.device)).mean())
         if dice > self.best_dice:
             self.best_dice, self.best_epoch = dice, -1  # -1: the SWA average
-            self.run.save_weights(self.swa.module)
+            if self.processes.is_main:
+                self.run.save_weights(self.swa.module)
 
     def write_oof(self) -> None:
         """Probabilities of the best checkpoint on every validation image, on the member's grid
-        shrunk to at most `train.oof_size` a side."""
+        shrunk to at most `train.oof_size` a side (under torchrun each process writes its share)."""
+        self.processes.barrier()  # the best weights are on disk
         self.run.load_weights(self.model)
         for index, probs in tqdm(self.val.grid_probabilities(self.predictor, self.config.train.batch_size),
                                  total=len(self.val.cases), desc="oof", unit="img", disable=self.quiet):
@@ -261,7 +302,8 @@ class FoldTrainer:
         self.run.write_state({
             "config": self.config.model_dump(mode="json"), "fold": self.fold, "epoch": self.epoch,
             "best_epoch": self.best_epoch, "best_dice": self.best_dice, "data_hash": self.data_hash,
-            "classes": list(self.val.task.classes), "val_cases": self.val.cases,
+            "classes": list(self.val.task.classes), "val_cases": self.val_cases,
+            "world_size": self.processes.world_size,
             "last_val_dice_per_class": None if per_class is None else [round(float(d), 6) for d in per_class],
             "oof_done": oof_done})
 
@@ -275,8 +317,9 @@ def train_fold(config: MemberConfig, fold: int, resume: bool = False, quiet: boo
     state = trainer.run.load_resume() if resume else None
     if state is not None:
         trainer.restore(state)
-    loggers = MetricLoggers(config.run, trainer.run.path, f"{run_dir.parent.name}-fold{fold}",
-                            config.model_dump(mode="json"))
+    sinks = config.run if trainer.processes.is_main else config.run.model_copy(update={"tensorboard": False,
+                                                                                        "wandb": False})
+    loggers = MetricLoggers(sinks, trainer.run.path, f"{run_dir.parent.name}-fold{fold}", config.model_dump(mode="json"))
     try:
         while trainer.epoch < config.train.epochs:
             trainer.run_epoch(loggers)
@@ -284,5 +327,8 @@ def train_fold(config: MemberConfig, fold: int, resume: bool = False, quiet: boo
         loggers.close()
     trainer.finish_swa()
     trainer.write_oof()
-    trainer.write_state(None, oof_done=True)
-    return FoldResult(trainer.run.path, trainer.best_dice, trainer.best_epoch)
+    trainer.processes.barrier()  # every process's OOF share is written
+    if trainer.processes.is_main:
+        trainer.write_state(None, oof_done=True)
+    distributed.stop(trainer.processes)
+    return FoldResult(trainer.run.path, trainer.best_dice, trainer.best_epoch, trainer.processes.is_main)

@@ -1,0 +1,86 @@
+"""train-fold under torchrun: 2 CPU processes (gloo) write one set of artefacts, and their reduced
+validation Dice is the Dice of a single-process evaluation of the same weights."""
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data import get_task
+from folds.split import make_splits, write_splits
+from submit.score import score_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ddp_run(kvasir_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("ddp")
+    splits = work / "splits.json"
+    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(free_port()), str(ROOT / "cli.py"), "--quiet", "train-fold",
+               "--config", str(ROOT / "configs/kvasir/tiny.yaml"), "--fold", "0",
+               "--set", f"data.root={kvasir_root}", f"data.splits={splits}", f"run.dir={work / 'run'}",
+               "train.epochs=2", "train.threads=1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return work, splits, work / "run" / "fold0"
+
+
+def test_two_processes_write_exactly_one_set_of_artefacts(ddp_run, kvasir_root):
+    _, splits, run = ddp_run
+    assert sorted(p.name for p in run.iterdir()) == ["log.csv", "model.safetensors", "oof", "optimizer.pt", "state.json"]
+    state = json.loads((run / "state.json").read_text())
+    val = json.loads(splits.read_text())["folds"][0]["val"]
+    assert state["world_size"] == 2 and state["val_cases"] == val and state["oof_done"]
+    assert sorted(p.name for p in (run / "oof").iterdir()) == sorted(f"{Path(c).name}.npy" for c in val)
+    assert [line.split(",")[0] for line in (run / "log.csv").read_text().splitlines()[1:]] == ["1", "2"]
+
+
+def test_reduced_validation_dice_equals_a_single_process_evaluation(ddp_run, kvasir_root, run_cli):
+    work, _, run = ddp_run
+    state = json.loads((run / "state.json").read_text())
+    val = work / "val"
+    for case in state["val_cases"]:  # the validation cases as a labelled folder (Kvasir's original layout)
+        image = kvasir_root / case
+        for folder in ("images", "masks"):
+            (val / folder).mkdir(parents=True, exist_ok=True)
+            shutil.copy(image.parent.parent / folder / image.name, val / folder / image.name)
+    csv = work / "val.csv"
+    code, _, err = run_cli("--quiet", "ensemble", "--config", ROOT / "configs/ensemble/kvasir.yaml", "--set",
+                           f"members=[{{path: {run}, tta: none}}]", f"data.root={val}", f"output.csv={csv}")
+    assert code == 0, err
+    assert score_csv("kvasir", csv, val, quiet=True).mean_dice == pytest.approx(state["best_dice"], abs=1e-6)
+
+
+def test_resume_with_another_number_of_processes_is_refused(ddp_run, kvasir_root, run_cli):
+    work, splits, _ = ddp_run
+    code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "0",
+                           "--set", f"data.root={kvasir_root}", f"data.splits={splits}", f"run.dir={work / 'run'}",
+                           "train.epochs=2", "--resume")
+    assert code == 2 and "world_size 2" in err
+
+
+def test_resume_under_torchrun_with_the_same_processes(ddp_run, kvasir_root):
+    """A finished run resumed by the same torchrun command restores on both ranks and rewrites its OOF."""
+    work, splits, run = ddp_run
+    before = (run / "model.safetensors").read_bytes()
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(free_port()), str(ROOT / "cli.py"), "--quiet", "train-fold",
+               "--config", str(ROOT / "configs/kvasir/tiny.yaml"), "--fold", "0",
+               "--set", f"data.root={kvasir_root}", f"data.splits={splits}", f"run.dir={work / 'run'}",
+               "train.epochs=2", "train.threads=1", "--resume"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("best mean Dice") == 1  # rank 0 alone reports
+    assert (run / "model.safetensors").read_bytes() == before
