@@ -123,8 +123,9 @@ class FoldTrainer:
         train = config.train
         if train.threads:
             torch.set_num_threads(train.threads)
-        self.processes = distributed.start(pick_device(train.device))
-        self.device = self.processes.device(pick_device(train.device))
+        device = pick_device(train.device)
+        self.processes = distributed.start(device)
+        self.device = self.processes.device(device)
         self.quiet = quiet or not self.processes.is_main
         self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
         task = get_task(config.task, config.data.root)
