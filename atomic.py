@@ -17,13 +17,8 @@ from errors import UserError
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path} is a folder: name a file to write")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise UserError(f"cannot write {path}: a file stands where a folder of its path should be") from None
+    path = check_target(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -32,6 +27,17 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def check_target(path: Path | str) -> Path:
+    """Refuse, before any work, a target that is a folder or whose path runs through a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder: name a file to write")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise UserError(f"cannot write {path}: {blocking} is a file, not a folder")
+    return path
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from atomic import atomic_path
+from atomic import atomic_path, check_target
 from configs.schema import EnsembleConfig
 from data import get_task
 from data.images import write_image_atomic
@@ -53,6 +53,7 @@ def run_ensemble(config: EnsembleConfig, quiet: bool = False, shard: Shard | Non
     """Write the submission CSV (and PNG masks for single-class tasks); return the CSV path.
 
     With `shard`, only that shard's images, and a sidecar for `merge`."""
+    check_target(config.output.csv)
     task = get_task(config.task, config.data.root)
     sizes = test_image_sizes(task)
     cases = task.test_images() if shard is None else shard.take(task.test_images())

@@ -118,7 +118,7 @@ def training_set(config: MemberConfig, task: Task, cases: list[str], transform: 
 class FoldTrainer:
     """Holds the pieces of one train-fold run and moves it epoch by epoch."""
 
-    def __init__(self, config: MemberConfig, fold: int, quiet: bool):
+    def __init__(self, config: MemberConfig, fold: int, quiet: bool, resume: bool = False):
         self.config, self.fold, self.quiet = config, fold, quiet
         train = config.train
         if train.threads:
@@ -135,6 +135,9 @@ class FoldTrainer:
         split = splits.fold(fold)
         self.run = RunFolder(Path(config.run.dir) / f"fold{fold}")
         self.data_hash = data_hash(split.train + split.val, task.root)
+        resume_from = self.run.load_resume() if resume else None
+        if resume_from is not None:  # checked before any model is built or image cached
+            self.check_resume(resume_from)
         self.num_classes = len(task.classes)
         seed_everything(train.seed)
         self.model = build_model(config.model, self.num_classes).to(self.device, memory_format=self.memory_format)
@@ -153,6 +156,8 @@ class FoldTrainer:
         self.swa = AveragedModel(self.model) if train.swa_start is not None else None
         self.swa_scheduler = SWALR(self.optimizer, train.swa_lr) if self.swa and train.swa_lr else None
         self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []
+        if resume_from is not None:
+            self.restore(resume_from)
 
     def distributed_network(self) -> nn.Module:
         """The model wrapped for DistributedDataParallel: used for training steps only; prediction
@@ -171,7 +176,8 @@ class FoldTrainer:
                 "swa": self.swa.state_dict() if self.swa else {},
                 "swa_scheduler": self.swa_scheduler.state_dict() if self.swa_scheduler else {}}
 
-    def restore(self, state: dict) -> None:
+    def check_resume(self, state: dict) -> None:
+        """Refuse to resume with other data, another number of processes or other weight settings."""
         if state["data_hash"] != self.data_hash:
             raise UserError(f"cannot resume {self.run.path}: its data (splits or files) changed since it started")
         started_with = state.get("world_size", 1)
@@ -184,6 +190,8 @@ class FoldTrainer:
         if changed is not None:
             raise UserError(f"cannot resume {self.run.path}: {changed} was {started.get(changed)!r} when the run "
                             f"started, now {now.get(changed)!r}")
+
+    def restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -314,10 +322,7 @@ def train_fold(config: MemberConfig, fold: int, resume: bool = False, quiet: boo
     run_dir = Path(config.run.dir) / f"fold{fold}"
     if not resume and (run_dir / MODEL_FILE).exists():
         raise UserError(f"{run_dir} already holds a trained model: pass --resume, or set run.dir elsewhere")
-    trainer = FoldTrainer(config, fold, quiet)
-    state = trainer.run.load_resume() if resume else None
-    if state is not None:
-        trainer.restore(state)
+    trainer = FoldTrainer(config, fold, quiet, resume)
     sinks = config.run if trainer.processes.is_main else config.run.model_copy(update={"tensorboard": False,
                                                                                         "wandb": False})
     loggers = MetricLoggers(sinks, trainer.run.path, f"{run_dir.parent.name}-fold{fold}", config.model_dump(mode="json"))
