@@ -8,7 +8,7 @@ from pathlib import Path
 import atomic
 from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
-from data.synthetic import make_handbone
+from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
 from errors import UserError
 from folds.engine import train_fold
@@ -24,9 +24,7 @@ FOLDS = 2
 def make_demo_data(workdir: Path) -> tuple[Path, Path]:
     """A labelled training set and a labelled holdout whose images also sit in its test/DCM."""
     data = make_handbone(workdir / "handbone_data", patients=6, test_patients=0, size=256, seed=0)
-    holdout = make_handbone(workdir / "handbone_holdout", patients=2, test_patients=0, size=256, seed=1)
-    shutil.copytree(holdout / "train" / "DCM", holdout / "test" / "DCM", dirs_exist_ok=True)
-    return data, holdout
+    return data, make_handbone_holdout(workdir / "handbone_holdout", patients=2, size=256, seed=1)
 
 
 def ensemble_score(workdir: Path, holdout: Path, members: list[str], csv: Path, quiet: bool) -> float:

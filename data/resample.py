@@ -25,11 +25,6 @@ def resize_plane(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(plane, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def resize_probs(probs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """CxhxW probabilities -> CxHxW, one channel at a time."""
-    return np.stack([resize_plane(plane, shape) for plane in probs])
-
-
 def bounded_grid(shape: tuple[int, int], max_side: int) -> tuple[int, int]:
     """`shape` scaled down (aspect kept) so that neither side exceeds `max_side`."""
     height, width = shape

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -110,6 +111,14 @@ def make_handbone(root: Path | str, patients: int = 6, test_patients: int = 2, s
         for side in ("R", "L"):
             stamp = 1661130000000 + index * 100000 + (side == "L") * 777 + int(rng.integers(0, 999))
             _write_hand(root, split, f"ID{index + 1:03d}", stamp, side, size, rng, labelled)
+    return root
+
+
+def make_handbone_holdout(root: Path | str, patients: int = 2, size: int = 256, seed: int = 1) -> Path:
+    """A labelled hand-bone set whose images also sit in its test/DCM: an ensemble predicts it as a
+    test set and `score` checks the CSV against its labels."""
+    root = make_handbone(root, patients=patients, test_patients=0, size=size, seed=seed)
+    shutil.copytree(root / "train" / "DCM", root / "test" / "DCM")
     return root
 
 

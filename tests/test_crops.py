@@ -10,7 +10,7 @@ import pytest
 
 from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
-from data.synthetic import make_handbone
+from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
 from ensemble.thresholds import tune_thresholds
 from errors import UserError
@@ -39,8 +39,7 @@ def hands(tmp_path_factory):
     """Six patients at 256 px split into two folds by patient, and a two-patient holdout."""
     work = tmp_path_factory.mktemp("crops")
     data = make_handbone(work / "data", patients=6, test_patients=0, size=256, seed=5)
-    holdout = make_handbone(work / "holdout", patients=2, test_patients=0, size=256, seed=6)
-    shutil.copytree(holdout / "train" / "DCM", holdout / "test" / "DCM")
+    holdout = make_handbone_holdout(work / "holdout", patients=2, size=256, seed=6)
     write_splits(make_splits(get_task("handbone", data), k=2), work / "splits.json")
     return work, data, holdout
 

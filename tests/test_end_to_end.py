@@ -1,6 +1,5 @@
 """Two folds of a tiny member on synthetic hand-bone data -> ensemble -> validate -> score; thresholds."""
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +7,7 @@ import pytest
 
 from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
-from data.synthetic import make_handbone
+from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
 from ensemble.thresholds import tune_thresholds
 from folds.engine import train_fold
@@ -23,8 +22,7 @@ def trained(tmp_path_factory):
     """Two folds of the tiny UNet++ member, and a labelled holdout whose images are its test set."""
     work = tmp_path_factory.mktemp("e2e")
     data = make_handbone(work / "data", patients=4, test_patients=0, size=128, seed=3)
-    holdout = make_handbone(work / "holdout", patients=1, test_patients=0, size=128, seed=4)
-    shutil.copytree(holdout / "train" / "DCM", holdout / "test" / "DCM")
+    holdout = make_handbone_holdout(work / "holdout", patients=1, size=128, seed=4)
     splits = work / "splits.json"
     write_splits(make_splits(get_task("handbone", data), k=2), splits)
     config = load_config(ROOT / "configs/handbone/tiny.yaml", MemberConfig,
