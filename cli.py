@@ -52,6 +52,9 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
 
     config = load_config(args.config, EnsembleConfig, args.set)
     shard = Shard.parse(args.shard) if args.shard else None
+    if config.weights is not None:
+        print(f"notice: per-class weights and thresholds from {config.weights}; the config's `thresholds` and "
+              f"the members' `weight` are ignored", file=sys.stderr)
     print(run_ensemble(config, quiet=args.quiet, shard=shard))
 
 
@@ -67,6 +70,16 @@ def cmd_tune_thresholds(args: argparse.Namespace) -> None:
 
     config = load_config(args.config, EnsembleConfig, args.set)
     print(tune_thresholds(config, Path(args.out), quiet=args.quiet))
+
+
+def cmd_tune_ensemble(args: argparse.Namespace) -> None:
+    from configs.schema import EnsembleConfig, load_config
+    from ensemble.selection import tune_ensemble
+
+    config = load_config(args.config, EnsembleConfig, args.set)
+    tuning = tune_ensemble(config, Path(args.out), quiet=args.quiet)
+    print(tuning.table())
+    print(f"{tuning.weights_file} (use it as `weights:` in the ensemble config), {tuning.table_file}")
 
 
 def cmd_vote(args: argparse.Namespace) -> None:
@@ -132,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, handler, help_text in (("train-fold", cmd_train_fold, "train one member on one fold"),
                                      ("ensemble", cmd_ensemble, "soft-vote members into a submission CSV"),
-                                     ("tune-thresholds", cmd_tune_thresholds, "per-class thresholds from OOF")):
+                                     ("tune-thresholds", cmd_tune_thresholds, "per-class thresholds from OOF"),
+                                     ("tune-ensemble", cmd_tune_ensemble,
+                                      "per-class member weights and thresholds from OOF, cross-validated")):
         command = add(name, handler, help_text)
         command.add_argument("--config", required=True)
         command.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
@@ -142,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--resume", action="store_true")
         if name == "tune-thresholds":
             command.add_argument("--out", default="thresholds.json")
+        if name == "tune-ensemble":
+            command.add_argument("--out", default="ensemble_weights.json")
         if name == "ensemble":
             command.add_argument("--shard", metavar="I/N", help="only every N-th sorted test image from the I-th "
                                  "(0 <= I < N); writes a partial CSV and a sidecar for merge")

@@ -1,4 +1,5 @@
-"""`demo`: synthetic hand-bone data -> split -> 2 folds x 2 members -> ensemble -> validate -> score."""
+"""`demo`: synthetic hand-bone data -> split -> 2 folds x 2 members -> ensemble (uniform, and tuned per
+class by tune-ensemble) -> validate -> score."""
 from __future__ import annotations
 
 import shutil
@@ -10,6 +11,7 @@ from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
 from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
+from ensemble.selection import tune_ensemble
 from errors import UserError
 from folds.engine import train_fold
 from folds.split import make_splits, write_splits
@@ -27,10 +29,14 @@ def make_demo_data(workdir: Path) -> tuple[Path, Path]:
     return data, make_handbone_holdout(workdir / "handbone_holdout", patients=2, size=256, seed=1)
 
 
-def ensemble_score(workdir: Path, holdout: Path, members: list[str], csv: Path, quiet: bool) -> float:
-    config = load_config(CONFIGS / "ensemble/handbone.yaml", EnsembleConfig,
-                         [f"members={members}", f"data.root={holdout}", f"output.csv={csv}"])
-    run_ensemble(config, quiet=quiet)
+def ensemble_config(workdir: Path, holdout: Path, members: list[str], csv: Path, *extra: str) -> EnsembleConfig:
+    return load_config(CONFIGS / "ensemble/handbone.yaml", EnsembleConfig,
+                       [f"members={members}", f"data.root={holdout}", f"output.csv={csv}",
+                        f"cache_dir={workdir / 'probability_cache'}", *extra])
+
+
+def ensemble_score(workdir: Path, holdout: Path, members: list[str], csv: Path, quiet: bool, *extra: str) -> float:
+    run_ensemble(ensemble_config(workdir, holdout, members, csv, *extra), quiet=quiet)
     validate_csv(TaskName.HANDBONE, csv, holdout)
     return score_csv(TaskName.HANDBONE, csv, holdout, quiet=True).mean_dice
 
@@ -73,7 +79,14 @@ def run_demo(workdir: Path, quiet: bool = False) -> None:
     csv = workdir / "handbone_submission.csv"
     dice = ensemble_score(workdir, holdout, run_globs, csv, quiet)
     rows.append((f"ensemble ({len(rows)} members)", None, dice, time.perf_counter() - t0))
+    t0 = time.perf_counter()
+    weights = workdir / "handbone_ensemble_weights.json"
+    tuning = tune_ensemble(ensemble_config(workdir, holdout, run_globs, csv), weights, quiet=quiet)
+    tuned_csv = workdir / "handbone_submission_tuned.csv"
+    tuned = ensemble_score(workdir, holdout, run_globs, tuned_csv, quiet, f"weights={weights}")
+    rows.append(("ensemble, tune-ensemble", None, tuned, time.perf_counter() - t0))
+    print(f"\ntune-ensemble, cross-validated OOF Dice over the {FOLDS} folds:\n{tuning.table()}")
     print(f"\n{'member':<28} {'val Dice':>9} {'holdout Dice':>13} {'seconds':>8}")
     for label, val, hold, seconds in rows:
         print(f"{label:<28} {'-' if val is None else f'{val:.4f}':>9} {hold:13.4f} {seconds:8.1f}")
-    print(f"\nsubmission: {csv} (validated)   total {time.perf_counter() - started:.0f} s")
+    print(f"\nsubmissions: {csv}, {tuned_csv} (validated)   total {time.perf_counter() - started:.0f} s")

@@ -148,6 +148,7 @@ class EnsembleConfig(Strict):
     data: EnsembleData
     output: EnsembleOutput
     thresholds: float | Path = 0.5
+    weights: Path | None = None  # from tune-ensemble: per-class entry weights and thresholds (replace the above)
     cache_dir: Path | None = None
     oof_size: int = Field(512, gt=0)  # cache entries kept on a grid of at most this many pixels a side
     device: str = "auto"

@@ -40,3 +40,11 @@ def shrink_probs(probs: np.ndarray, max_side: int) -> np.ndarray:
     if (height, width) == probs.shape[1:]:
         return probs
     return np.stack([cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA) for plane in probs])
+
+
+def mask_on_grid(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """One HxW bool mask on another grid: a cell is set when at least half its area is."""
+    if mask.shape == tuple(shape):
+        return mask
+    area = cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return area >= 0.5

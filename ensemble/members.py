@@ -13,6 +13,7 @@ import torch
 import atomic
 from configs.schema import EnsembleMember, MemberConfig, validate_config
 from data.resample import shrink_probs
+from ensemble.vote import Weight
 from errors import UserError
 from models import build_model
 from models.predictors import Predictor, build_predictor
@@ -24,7 +25,7 @@ class Member:
     run: RunFolder
     config: MemberConfig
     predictor: Predictor
-    weight: float
+    weight: Weight
     cache_key: str
 
     @property
@@ -43,7 +44,8 @@ def expand(entries: list[EnsembleMember]) -> list[tuple[Path, EnsembleMember]]:
     return out
 
 
-def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes: tuple[str, ...]) -> Member:
+def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes: tuple[str, ...],
+                weight: Weight) -> Member:
     """Rebuild a member's network from its state.json and load its best weights."""
     run = RunFolder(path)
     state = run.read_state()
@@ -54,7 +56,7 @@ def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes
     run.load_weights(model)
     model.to(device)
     tta = entry.tta or config.model.tta
-    return Member(run, config, build_predictor(config, model, device, tta), entry.weight,
+    return Member(run, config, build_predictor(config, model, device, tta), weight,
                   member_key(path / MODEL_FILE, config, tta))
 
 
@@ -69,8 +71,17 @@ def member_key(weights: Path, config: MemberConfig, tta: str) -> str:
     return digest.hexdigest()[:20]
 
 
-def load_members(entries: list[EnsembleMember], device: torch.device, classes: tuple[str, ...]) -> list[Member]:
-    return [load_member(path, entry, device, classes) for path, entry in expand(entries)]
+def load_members(entries: list[EnsembleMember], device: torch.device, classes: tuple[str, ...],
+                 class_weights: np.ndarray | None = None) -> list[Member]:
+    """Every run folder of every entry, weighted by the entry's `weight`; with `class_weights`
+    (entries x classes) an entry's folds share its row instead, and entries weighing 0 everywhere are skipped."""
+    members = []
+    for index, entry in enumerate(entries):
+        paths = [path for path, _ in expand([entry])]
+        weight = entry.weight if class_weights is None else class_weights[index] / len(paths)
+        if np.any(np.asarray(weight) > 0):
+            members += [load_member(path, entry, device, classes, weight) for path in paths]
+    return members
 
 
 class ProbabilityCache:

@@ -17,6 +17,7 @@ from ensemble.members import Member, ProbabilityCache, load_members
 from ensemble.shards import Shard, write_sidecar
 from ensemble.thresholds import resolve_thresholds
 from ensemble.vote import GridVotes, vote_masks
+from ensemble.weights import read_weights
 from errors import UserError
 from models.device import pick_device
 from submit.rle import encode
@@ -57,8 +58,12 @@ def run_ensemble(config: EnsembleConfig, quiet: bool = False, shard: Shard | Non
     task = get_task(config.task, config.data.root)
     sizes = test_image_sizes(task)
     cases = task.test_images() if shard is None else shard.take(task.test_images())
-    thresholds = resolve_thresholds(config.thresholds, task.classes)
-    members = load_members(config.member_entries(), pick_device(config.device, key="device"), task.classes)
+    entries = config.member_entries()
+    if config.weights is None:
+        class_weights, thresholds = None, resolve_thresholds(config.thresholds, task.classes)
+    else:
+        class_weights, thresholds = read_weights(config.weights, [e.path for e in entries], task.classes)
+    members = load_members(entries, pick_device(config.device, key="device"), task.classes, class_weights)
     cache = ProbabilityCache(config.cache_dir, config.oof_size)
     masks_dir = config.output.masks_dir
     if masks_dir is None and len(task.classes) == 1:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,26 +38,54 @@ def resolve_thresholds(setting: float | Path, classes: tuple[str, ...]) -> np.nd
     return values
 
 
-def count_above(values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """How many values are strictly greater than each (sorted) candidate."""
-    bins = np.bincount(np.searchsorted(candidates, values, side="left"), minlength=len(candidates) + 1)
-    return bins[::-1].cumsum()[::-1][1:]
+def image_threshold_dice(probs: np.ndarray, truth: np.ndarray, image: np.ndarray, images: int,
+                         candidates: np.ndarray = CANDIDATES) -> np.ndarray:
+    """(images, T) competition Dice of `probs > t` per image for every candidate threshold t.
+
+    `probs`, `truth` and `image` (each pixel's image index) are flat arrays of the same length."""
+    slots = len(candidates) + 1  # slot b holds values above exactly b candidates
+    index = image.astype(np.int64) * slots + np.searchsorted(candidates, probs, side="left")
+    positives = np.bincount(index[truth], minlength=images * slots).reshape(images, slots)
+    negatives = np.bincount(index[~truth], minlength=images * slots).reshape(images, slots)
+    tp = positives[:, ::-1].cumsum(1)[:, ::-1][:, 1:]  # above candidate j: slots j+1 and beyond
+    fp = negatives[:, ::-1].cumsum(1)[:, ::-1][:, 1:]
+    fn = positives.sum(1, keepdims=True) - tp
+    return (2 * tp + COMPETITION_EPS) / (2 * tp + fp + fn + COMPETITION_EPS)
 
 
 def threshold_dice(probs: np.ndarray, truth: np.ndarray, candidates: np.ndarray = CANDIDATES) -> np.ndarray:
-    """(C, T) competition Dice of `probs > t` for every class and candidate threshold t."""
-    rows = []
-    for p, t in zip(probs, truth):
-        tp = count_above(p[t], candidates)
-        fp = count_above(p[~t], candidates)
-        fn = np.count_nonzero(t) - tp
-        rows.append((2 * tp + COMPETITION_EPS) / (2 * tp + fp + fn + COMPETITION_EPS))
-    return np.stack(rows)
+    """(C, T) competition Dice of one image's `probs > t` for every class and candidate threshold t."""
+    return np.stack([image_threshold_dice(p.ravel(), t.ravel(), np.zeros(p.size, np.int32), 1, candidates)[0]
+                     for p, t in zip(probs, truth)])
 
 
-def oof_sources(config: EnsembleConfig) -> tuple[list[dict[str, Path]], list[float], MemberConfig]:
-    """Per ensemble entry: image name -> OOF file over all its folds; entry weights; a member config."""
-    tables, weights, first_config = [], [], None
+def best_candidates(mean_dice: np.ndarray) -> np.ndarray:
+    """Index of the best candidate threshold along the last axis; the default unless another is better."""
+    default = int(np.flatnonzero(CANDIDATES == DEFAULT)[0])
+    best = mean_dice.argmax(-1)
+    better = np.take_along_axis(mean_dice, best[..., None], -1)[..., 0] > mean_dice[..., default] + 1e-12
+    return np.where(better, best, default)
+
+
+@dataclass
+class OofSources:
+    """Per ensemble entry: image name -> OOF file over all its folds; entry weights; a member config;
+    the fold each image was validated in (by the first entry)."""
+
+    tables: list[dict[str, Path]]
+    weights: list[float]
+    member_config: MemberConfig
+    folds: dict[str, int]
+
+    def common_names(self) -> list[str]:
+        names = sorted(set.intersection(*(set(t) for t in self.tables)))
+        if not names:
+            raise UserError("no image has OOF probabilities from every ensemble entry: train the folds first")
+        return names
+
+
+def oof_sources(config: EnsembleConfig) -> OofSources:
+    tables, weights, first_config, folds = [], [], None, {}
     for entry in config.member_entries():
         table: dict[str, Path] = {}
         for path, _ in expand([entry]):
@@ -67,9 +96,11 @@ def oof_sources(config: EnsembleConfig) -> tuple[list[dict[str, Path]], list[flo
                 name = Path(case).name
                 if run.oof_path(name).is_file():
                     table[name] = run.oof_path(name)
+                    if not tables:
+                        folds[name] = int(state.get("fold", 0))
         tables.append(table)
         weights.append(entry.weight)
-    return tables, weights, first_config
+    return OofSources(tables, weights, first_config, folds)
 
 
 def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> Path:
@@ -77,22 +108,20 @@ def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> P
 
     OOF files sit on grids of at most `train.oof_size`; each class plane is resampled to the image's
     size one at a time."""
-    tables, weights, member_config = oof_sources(config)
-    names = sorted(set.intersection(*(set(t) for t in tables)))
-    if not names:
-        raise UserError("no image has OOF probabilities from every ensemble entry: train the folds first")
-    task = get_task(member_config.task, member_config.data.root)
+    sources = oof_sources(config)
+    names = sources.common_names()
+    task = get_task(sources.member_config.task, sources.member_config.data.root)
     cases = task.cases_by_name(task.labelled_cases())
     total = np.zeros((len(task.classes), len(CANDIDATES)))
     for name in tqdm(names, desc="oof", unit="img", disable=quiet):
         truth = task.read_mask(cases[name])
-        grids = grid_means([(np.load(t[name]), w) for t, w in zip(tables, weights)])
+        grids = grid_means([(np.load(t[name]), w) for t, w in zip(sources.tables, sources.weights)])
         for channel in range(len(task.classes)):  # one full-size class plane at a time
             plane = class_probabilities(grids, truth.shape[1:], channel)
             total[channel] += threshold_dice(plane[None], truth[channel:channel + 1])[0]
     mean = total / len(names)
     default = int(np.flatnonzero(CANDIDATES == DEFAULT)[0])
-    best = np.where(mean.max(1) > mean[:, default] + 1e-12, mean.argmax(1), default)
+    best = best_candidates(mean)
     result = {"thresholds": {c: float(CANDIDATES[b]) for c, b in zip(task.classes, best)},
               "oof_images": len(names), "oof_dice_default": float(mean[:, default].mean()),
               "oof_dice_tuned": float(mean[np.arange(len(best)), best].mean())}
