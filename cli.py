@@ -105,9 +105,10 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
-    from submit.analyze import analyze_csv
+    from submit.analyze import analyze
 
-    print(analyze_csv(args.task, args.csv, args.data_root, args.out, args.worst, quiet=args.quiet))
+    out = analyze(args.task, args.out, args.csv, args.runs, args.data_root, args.worst, args.near, quiet=args.quiet)
+    print(out / "index.html")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -182,12 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--csv", required=True)
     score.add_argument("--data-root", required=True)
 
-    analyze = add("analyze", cmd_analyze, "per-class/per-image tables, a chart and overlays of the worst images")
+    analyze = add("analyze", cmd_analyze, "one-page report: per-class Dice, confusion, boundary error, worst "
+                  "images, member comparison, training curves")
     analyze.add_argument("--task", choices=tasks, required=True)
-    analyze.add_argument("--csv", required=True)
-    analyze.add_argument("--data-root", required=True)
+    analyze.add_argument("--csv", nargs="+", default=[], help="submission CSVs; the first input is analysed in depth")
+    analyze.add_argument("--runs", nargs="+", default=[], metavar="GLOB",
+                         help="run folders or globs (their OOF probabilities > 0.5), compared after the CSVs")
+    analyze.add_argument("--data-root", help="the labelled images (default for --runs: the runs' data.root)")
     analyze.add_argument("--out", default="report")
-    analyze.add_argument("--worst", type=int, default=4)
+    analyze.add_argument("--worst", type=int, default=4, help="overlays of this many worst images")
+    analyze.add_argument("--near", type=float, default=3.0, help="boundary band in pixels for the boundary error")
 
     demo = add("demo", cmd_demo, "synthetic data, 2 folds, 2 members, ensemble, CSV, score")
     demo.add_argument("--workdir", default="demo_runs")

@@ -1,5 +1,5 @@
 """`demo`: synthetic hand-bone data -> split -> 2 folds x 2 members -> ensemble (uniform, and tuned per
-class by tune-ensemble) -> validate -> score."""
+class by tune-ensemble) -> validate -> score -> analyze reports."""
 from __future__ import annotations
 
 import shutil
@@ -16,6 +16,7 @@ from errors import UserError
 from folds.engine import train_fold
 from folds.split import make_splits, write_splits
 from names import TaskName
+from submit.analyze import analyze
 from submit.score import score_csv, validate_csv
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -63,7 +64,7 @@ def run_demo(workdir: Path, quiet: bool = False) -> None:
     splits = workdir / "handbone_splits.json"
     write_splits(make_splits(get_task(TaskName.HANDBONE, data), k=FOLDS), splits)
     print(f"data: {data} (12 hands, 6 patients), holdout: {holdout} (4 hands), {FOLDS} folds by patient")
-    rows, run_globs = [], []
+    rows, run_globs, solo_csvs = [], [], []
     for member in MEMBERS:
         name = f"handbone_{Path(member).stem}"
         config = load_config(CONFIGS / member, MemberConfig,
@@ -72,7 +73,8 @@ def run_demo(workdir: Path, quiet: bool = False) -> None:
         for fold in range(FOLDS):
             t0 = time.perf_counter()
             result = train_fold(config, fold, quiet=quiet)
-            solo = ensemble_score(workdir, holdout, [str(result.run_dir)], workdir / f"{name}_fold{fold}.csv", quiet)
+            solo_csvs.append(workdir / f"{name}_fold{fold}.csv")
+            solo = ensemble_score(workdir, holdout, [str(result.run_dir)], solo_csvs[-1], quiet)
             rows.append((f"{config.model.name} fold{fold}", result.best_dice, solo, time.perf_counter() - t0))
         run_globs.append(str(workdir / name / "fold*"))
     t0 = time.perf_counter()
@@ -89,4 +91,9 @@ def run_demo(workdir: Path, quiet: bool = False) -> None:
     print(f"\n{'member':<28} {'val Dice':>9} {'holdout Dice':>13} {'seconds':>8}")
     for label, val, hold, seconds in rows:
         print(f"{label:<28} {'-' if val is None else f'{val:.4f}':>9} {hold:13.4f} {seconds:8.1f}")
+    holdout_report = analyze(TaskName.HANDBONE, workdir / "report_holdout", [tuned_csv, csv, *solo_csvs],
+                             data_root=str(holdout), quiet=quiet)
+    oof_report = analyze(TaskName.HANDBONE, workdir / "report_oof", runs=run_globs, quiet=quiet)
+    print(f"\nreports: {holdout_report / 'index.html'} (holdout: tuned ensemble against the uniform one and each "
+          f"member), {oof_report / 'index.html'} (members' OOF, training curves)")
     print(f"\nsubmissions: {csv}, {tuned_csv} (validated)   total {time.perf_counter() - started:.0f} s")

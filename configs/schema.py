@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -99,8 +99,9 @@ class TrainConfig(Strict):
 class RunConfig(Strict):
     dir: Path
     tensorboard: bool = True
-    wandb: bool = False
+    wandb: bool = False  # needs `pip install wandb`; offline by default, `wandb sync` uploads later
     wandb_project: str = "segzoo"
+    wandb_mode: Literal["offline", "online"] = "offline"
 
 
 class MemberConfig(Strict):

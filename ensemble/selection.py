@@ -22,6 +22,7 @@ from data.resample import mask_on_grid, resize_plane
 from ensemble.thresholds import CANDIDATES, OofSources, best_candidates, image_threshold_dice, oof_sources
 from ensemble.weights import write_weights
 from errors import UserError
+from models.run_folder import run_label
 
 MAX_ADDITIONS = 20  # members added per class at most, after the first
 Counts = tuple[int, ...]  # how many times each entry was picked
@@ -169,7 +170,8 @@ class Tuning:
 
 
 def describe(counts: Counts, members: list[str]) -> str:
-    return " + ".join(f"{c}x {m}" if c > 1 else m for c, m in zip(counts, members) if c)
+    """`2x unetpp + effisegnet`: each chosen entry's short name, with how often it was picked."""
+    return " + ".join(f"{c}x {run_label(m)}" if c > 1 else run_label(m) for c, m in zip(counts, members) if c)
 
 
 def write_table(path: Path, members: list[str], results: list[ClassResult]) -> None:

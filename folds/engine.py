@@ -32,8 +32,9 @@ from models import build_model
 from models.device import autocast, pick_device
 from models.losses import CombinedLoss
 from models.predictors import Predictor, build_predictor
-from models.run_folder import MODEL_FILE, RunFolder
+from models.run_folder import CURVES_FILE, LOG_FILE, MODEL_FILE, RunFolder
 from names import Sampling
+from plots import plot_curves
 from submit.metrics import Counts
 
 
@@ -336,5 +337,6 @@ def train_fold(config: MemberConfig, fold: int, resume: bool = False, quiet: boo
     trainer.processes.barrier()  # every process's OOF share is written
     if trainer.processes.is_main:
         trainer.write_state(None, oof_done=True)
+        plot_curves(trainer.run.path / LOG_FILE, trainer.run.path / CURVES_FILE, f"{run_dir.parent.name} fold {fold}")
     distributed.stop(trainer.processes)
     return FoldResult(trainer.run.path, trainer.best_dice, trainer.best_epoch, trainer.processes.is_main)

@@ -1,4 +1,4 @@
-"""Optional metric sinks: TensorBoard when installed, Weights & Biases when enabled."""
+"""Metric sinks beside log.csv: TensorBoard (`run.tensorboard`), Weights & Biases (`run.wandb`, optional)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,16 +16,17 @@ class MetricLoggers:
         if config.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-                self.sinks.append(SummaryWriter(str(run_dir / "tensorboard")))
             except ImportError:
-                pass  # TensorBoard is optional; log.csv always has the numbers
+                raise UserError("run.tensorboard is true but tensorboard is not installed: "
+                                "pip install -r requirements.txt, or set run.tensorboard: false") from None
+            self.sinks.append(SummaryWriter(str(run_dir / "tensorboard")))
         if config.wandb:
             try:
                 import wandb
             except ImportError:
                 raise UserError("run.wandb is true but wandb is not installed: pip install wandb") from None
             self.sinks.append(wandb.init(project=config.wandb_project, name=name, dir=str(run_dir),
-                                         config=settings, reinit=True))
+                                         config=settings, reinit=True, mode=config.wandb_mode))
 
     def log(self, epoch: int, metrics: dict[str, float]) -> None:
         for sink in self.sinks:

@@ -16,8 +16,14 @@ from safetensors.torch import load_file, save_file
 from errors import UserError
 import atomic
 
-MODEL_FILE, STATE_FILE, RESUME_FILE, LOG_FILE, OOF_DIR = (
-    "model.safetensors", "state.json", "optimizer.pt", "log.csv", "oof")
+MODEL_FILE, STATE_FILE, RESUME_FILE, LOG_FILE, CURVES_FILE, OOF_DIR = (
+    "model.safetensors", "state.json", "optimizer.pt", "log.csv", "curves.png", "oof")
+
+
+def run_label(pattern: str) -> str:
+    """A short name for a run folder or a glob of folds: `runs/unetpp/fold*` -> `unetpp`."""
+    path = Path(pattern)
+    return path.parent.name if any(c in path.name for c in "*?[") else path.name
 
 
 class RunFolder:

@@ -1,88 +1,187 @@
-"""`analyze`: per-class and per-image Dice tables, a bar chart, and overlays of the worst images."""
+"""`analyze`: where predictions are wrong. The first input is analysed in depth (per-class Dice spread,
+multi-label confusion, boundary error, overlays of the worst images); every input is compared per
+class; run folders' training curves are plotted. One static `index.html` shows it all."""
 from __future__ import annotations
 
 import csv
+import io
+from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
+from tqdm import tqdm
 
 import atomic
+from data import TASKS, get_task
 from data.images import write_image_atomic
+from data.task import Task
 from errors import UserError
+from plots import plot_curves
+from submit.boundary import FIELDS, boundary_stats
+from submit.confusion import overlap_counts, predicted_share
+from submit.figures import class_box_plot, dice_histogram, heatmap
 from submit.metrics import Counts
-from submit.score import labelled_predictions, report_from_counts
+from submit.overlays import class_colours, overlay_panel
+from submit.report_page import write_page
+from submit.sources import CsvSource, RunsSource, Source
 
 
-def class_colours(count: int) -> np.ndarray:
-    """Distinct RGB colours, evenly spaced in hue."""
-    hsv = np.stack([np.linspace(0, 179, count, endpoint=False), np.full(count, 220), np.full(count, 255)], 1)
-    return cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0]
+@dataclass
+class Analysis:
+    """Everything the report shows, over the images every input predicts."""
+
+    task: Task
+    names: list[str]
+    labels: list[str]  # one per input, the first analysed in depth
+    counts: list[Counts]  # per input: (images, classes) tp/fp/fn
+    overlap: np.ndarray  # (classes, classes) |truth_i AND pred_j| summed over images, first input
+    predicted: np.ndarray  # (classes,) predicted pixels, first input
+    boundary: np.ndarray  # (classes, len(FIELDS)) summed over images, first input
+    near: float
+
+    @property
+    def dice(self) -> np.ndarray:
+        """(images, classes) Dice of the first input."""
+        return self.counts[0].dice()
+
+    def boundary_share(self) -> np.ndarray:
+        """Per class, the share of wrong pixels within `near` px of the true boundary."""
+        return self.boundary[:, 1] / np.maximum(self.boundary[:, 0], 1)
+
+    def boundary_distance(self) -> np.ndarray:
+        """Per class, the symmetric mean distance between predicted and true boundaries (nan if never both)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.boundary[:, 3] > 0, self.boundary[:, 2] / self.boundary[:, 3], np.nan)
 
 
-def overlay(image: np.ndarray, masks: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    """Class masks filled at half opacity over the image, with their outlines."""
-    out = image.astype(np.float32)
-    for mask, colour in zip(masks, colours):
-        out[mask] = out[mask] * 0.5 + colour * 0.5
-    out = out.astype(np.uint8)
-    for mask, colour in zip(masks, colours):
-        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(out, contours, -1, tuple(int(c) for c in colour), 1)
-    return out
+def open_sources(task_name: str, csvs: list[str], runs: list[str], data_root: str | None) -> tuple[Task, list[Source]]:
+    classes = TASKS[task_name].classes
+    sources: list[Source] = [CsvSource(Path(p), classes) for p in csvs] + [RunsSource(p, classes) for p in runs]
+    if not sources:
+        raise UserError("analyze needs --csv or --runs")
+    if data_root is None:
+        first_runs = next((s for s in sources if isinstance(s, RunsSource)), None)
+        if first_runs is None:
+            raise UserError("analyze of a CSV needs --data-root (the labelled images)")
+        data_root = first_runs.data_root()
+    labels = [s.label for s in sources]
+    for index, source in enumerate(sources):  # unique labels: a.csv and runs/a/fold* would both be "a"
+        if labels.count(source.label) > 1:
+            source.label = f"{source.label} ({index + 1})"
+    return get_task(task_name, data_root), sources
 
 
-def bar_chart(path: Path, classes: tuple[str, ...], dice: np.ndarray) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(4, len(classes) * 0.35), 3.5))
-    ax.bar(range(len(classes)), dice, color="tab:blue")
-    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("mean Dice")
-    ax.set_title(f"per-class Dice (mean {dice.mean():.4f})")
-    fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+def common_names(task: Task, sources: list[Source]) -> list[str]:
+    labelled = task.cases_by_name(task.labelled_cases())
+    unlabelled = sorted(sources[0].names - set(labelled))
+    if unlabelled:
+        raise UserError(f"{sources[0].label}: image {unlabelled[0]!r} has no label under {task.root}")
+    names = sorted(set.intersection(*(s.names for s in sources)))
+    if not names:
+        raise UserError("the inputs share no labelled image: compare predictions of the same images")
+    return names
 
 
-def write_rows(path: Path, header: list[str], rows: list[list]) -> None:
-    with atomic.atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
+def analyse(task: Task, sources: list[Source], near: float, quiet: bool) -> Analysis:
+    names = common_names(task, sources)
+    labelled = task.cases_by_name(task.labelled_cases())
+    classes = len(task.classes)
+    counts = [[] for _ in sources]
+    overlap, predicted = np.zeros((classes, classes), np.int64), np.zeros(classes, np.int64)
+    boundary = np.zeros((classes, len(FIELDS)))
+    for name in tqdm(names, desc="analyze", unit="img", disable=quiet):
+        truth = task.read_mask(labelled[name])
+        for index, source in enumerate(sources):
+            pred = source.masks(name, truth.shape[1:])
+            counts[index].append(Counts.of(pred, truth))
+            if index == 0:
+                overlap += overlap_counts(pred, truth)
+                predicted += pred.reshape(classes, -1).sum(1)
+                boundary += np.stack([boundary_stats(p, t, near) for p, t in zip(pred, truth)])
+    stacked = [Counts(*(np.stack([getattr(c, f) for c in per_image]) for f in ("tp", "fp", "fn")))
+               for per_image in counts]
+    return Analysis(task, names, [s.label for s in sources], stacked, overlap, predicted, boundary, near)
 
 
-def analyze_csv(task_name: str, csv_path: Path | str, data_root: Path | str, out: Path | str,
-                worst: int = 4, quiet: bool = False) -> Path:
-    """Write per_class.csv, per_image.csv, per_class_dice.png and worst/<image>.png under `out`."""
+def table_text(header: list[str], rows: list[list]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_tables(out: Path, result: Analysis) -> None:
+    classes, first = result.task.classes, result.counts[0]
+    dice, share, distance = result.dice, result.boundary_share(), result.boundary_distance()
+    metrics = {"dice": dice.mean(0), "dice_std": dice.std(0), "iou": first.iou().mean(0),
+               "precision": first.precision().mean(0), "recall": first.recall().mean(0)}
+    atomic.write_text(out / "per_class.csv", table_text(
+        ["class", *metrics, f"wrong_within_{result.near:g}px", "boundary_distance_px"],
+        [[c, *(f"{m[i]:.6f}" for m in metrics.values()), f"{share[i]:.6f}", f"{distance[i]:.4f}"]
+         for i, c in enumerate(classes)]))
+    order = np.argsort(dice.mean(1), kind="stable")
+    atomic.write_text(out / "per_image.csv", table_text(
+        ["image_name", "mean_dice", *classes],
+        [[result.names[i], f"{dice[i].mean():.6f}", *(f"{d:.6f}" for d in dice[i])] for i in order]))
+    shares = predicted_share(result.overlap, result.predicted)
+    atomic.write_text(out / "confusion.csv", table_text(
+        ["truth \\ predicted", *classes], [[c, *(f"{v:.6f}" for v in shares[i])] for i, c in enumerate(classes)]))
+    if len(result.labels) > 1:
+        table = np.stack([c.dice().mean(0) for c in result.counts], 1)
+        atomic.write_text(out / "members.csv", table_text(
+            ["class", *result.labels, "best"],
+            [[c, *(f"{v:.6f}" for v in table[i]), result.labels[int(table[i].argmax())]] for i, c in enumerate(classes)]))
+
+
+def write_overlays(out: Path, result: Analysis, source: Source, worst: int) -> list[tuple[str, float, str]]:
+    """Overlays of the `worst` images of the first input; returns (image, mean Dice, PNG path) each."""
+    task, dice = result.task, result.dice
+    labelled = task.cases_by_name(task.labelled_cases())
+    colours = class_colours(len(task.classes))
+    listed = []
+    for index in np.argsort(dice.mean(1), kind="stable")[:worst]:
+        name = result.names[index]
+        truth = task.read_mask(labelled[name])
+        panel = overlay_panel(task.read_image(labelled[name]), truth, source.masks(name, truth.shape[1:]),
+                              task.classes, colours, dice[index])
+        path = f"worst/{Path(name).stem}.png"
+        write_image_atomic(out / path, panel)
+        listed.append((name, float(dice[index].mean()), path))
+    return listed
+
+
+def write_figures(out: Path, result: Analysis, sources: list[Source]) -> dict[str, list[str]]:
+    classes = list(result.task.classes)
+    figures = {"per_class": [class_box_plot(out / "per_class_dice.png", classes, result.dice).name],
+               "histogram": [dice_histogram(out / "dice_histogram.png", result.dice.mean(1)).name],
+               "confusion": [heatmap(out / "confusion.png", predicted_share(result.overlap, result.predicted),
+                                     classes, classes, "share of each predicted class's pixels in each true class",
+                                     "predicted class", "true class").name], "members": [], "curves": []}
+    if len(result.labels) > 1:
+        table = np.stack([c.dice().mean(0) for c in result.counts])
+        best = table == table.max(0, keepdims=True)
+        figures["members"].append(heatmap(out / "members.png", table, result.labels, classes,
+                                          "mean Dice per class (* best)", "class", "input", marks=best,
+                                          annotate=0.0).name)
+    for source in sources:
+        for fold, log in source.logs() if isinstance(source, RunsSource) else []:
+            path = Path("curves") / f"{source.label}_{fold}.png".replace(" ", "_").replace("/", "_")
+            plot_curves(log, out / path, f"{source.label} {fold}")
+            figures["curves"].append(path.as_posix())
+    return figures
+
+
+def analyze(task_name: str, out: Path | str, csvs: list[str] = (), runs: list[str] = (), data_root: str | None = None,
+            worst: int = 4, near: float = 3.0, quiet: bool = False) -> Path:
+    """Write the report folder `out` (index.html, tables, figures, overlays) and return it."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: name a folder for the report")
-    task, predictions = labelled_predictions(task_name, csv_path, data_root, quiet=quiet)
-    names, counts = [], []
-    for p in predictions:
-        names.append(p.name)
-        counts.append(Counts.of(p.pred, p.truth))
-    report = report_from_counts(task.classes, counts)
-    per_image = [float(c.dice().mean()) for c in counts]
-    write_rows(out / "per_class.csv", ["class", "dice", "iou", "precision", "recall"],
-               [[c, f"{report.dice[i]:.6f}", f"{report.iou[i]:.6f}", f"{report.precision[i]:.6f}",
-                 f"{report.recall[i]:.6f}"] for i, c in enumerate(task.classes)])
-    write_rows(out / "per_image.csv", ["image_name", "mean_dice"],
-               [[n, f"{d:.6f}"] for n, d in sorted(zip(names, per_image), key=lambda x: x[1])])
-    bar_chart(out / "per_class_dice.png", task.classes, report.dice)
-    colours = class_colours(len(task.classes))
-    chosen = {n for _, n in sorted(zip(per_image, names))[:worst]}
-    _, worst_predictions = labelled_predictions(task_name, csv_path, data_root, only=chosen, quiet=True)
-    for p in worst_predictions:
-        image = task.read_image(p.case)
-        panel = np.concatenate([overlay(image, p.truth, colours), overlay(image, p.pred, colours)], axis=1)
-        cv2.putText(panel, "truth", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
-        cv2.putText(panel, "prediction", (image.shape[1] + 8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
-        write_image_atomic(out / "worst" / f"{Path(p.name).stem}.png", panel)
-    atomic.write_text(out / "summary.txt", report.table() + "\n")
+    task, sources = open_sources(task_name, list(csvs), list(runs), data_root)
+    result = analyse(task, sources, near, quiet)
+    write_tables(out, result)
+    figures = write_figures(out, result, sources)
+    listed = write_overlays(out, result, sources[0], worst)
+    write_page(out / "index.html", result, figures, listed)
     return out

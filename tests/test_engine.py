@@ -45,12 +45,14 @@ def mixed_size_kvasir(kvasir_root, tmp_path):
 
 
 def test_one_epoch_writes_every_artefact_and_oof_on_the_member_grid(mixed_size_kvasir, tmp_path):
-    config = member("kvasir", mixed_size_kvasir, tmp_path, "train.epochs=1")
+    config = member("kvasir", mixed_size_kvasir, tmp_path, "train.epochs=1", "run.tensorboard=true")
     result = engine.train_fold(config, fold=1, quiet=True)
     run = result.run_dir
     assert run == tmp_path / "run" / "fold1"
     for name in ("model.safetensors", "state.json", "optimizer.pt", "log.csv"):
         assert (run / name).is_file()
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    assert cv2.imread(str(run / "curves.png")).shape == (300, 1000, 3)  # loss / Dice / lr, 10 x 3 in at 100 dpi
     task = get_task("kvasir", mixed_size_kvasir)
     val_cases = make_splits(task, k=2, seed=0).folds[1].val
     assert sorted(p.name for p in (run / "oof").iterdir()) == sorted(f"{Path(c).name}.npy" for c in val_cases)
@@ -122,6 +124,16 @@ def test_swa_and_accumulation_run(kvasir_root, tmp_path):
                     "data.cache=false")
     result = engine.train_fold(config, fold=0, quiet=True)
     assert (result.run_dir / "model.safetensors").is_file() and result.best_epoch in (-1, 1, 2)
+
+
+def test_wandb_asked_for_and_not_installed_is_one_line(kvasir_root, tmp_path, run_cli):
+    if __import__("importlib").util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    config = member("kvasir", kvasir_root, tmp_path)  # writes the splits
+    code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "0",
+                           "--set", f"data.root={kvasir_root}", f"data.splits={config.data.splits}",
+                           f"run.dir={tmp_path / 'w'}", "run.wandb=true")
+    assert code == 2 and "wandb is not installed" in err and len(err.strip().splitlines()) == 1
 
 
 def test_wrong_fold_is_one_line(kvasir_root, tmp_path, run_cli):

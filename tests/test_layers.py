@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = {"tests", "bench"}
 STAGES = {"cli", "demo", "ensemble", "folds", "submit"}
-LOWER = {"models", "data", "configs", "names", "atomic", "errors"}
+LOWER = {"models", "data", "configs", "names", "atomic", "errors", "plots"}
 
 
 def nodes(root: Path) -> dict[str, list[Path]]:

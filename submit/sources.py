@@ -1,0 +1,65 @@
+"""What `analyze` reads predictions from: submission CSVs, or run folders' OOF probabilities thresholded."""
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import numpy as np
+
+from configs.schema import MemberConfig, validate_config
+from data.resample import resize_plane
+from errors import UserError
+from models.run_folder import LOG_FILE, STATE_FILE, RunFolder, run_label
+from submit.submission import decode_row, group_rows, read_submission
+
+OOF_THRESHOLD = 0.5
+
+
+class CsvSource:
+    """A submission CSV: its rows decoded at each labelled image's size."""
+
+    def __init__(self, path: Path, classes: tuple[str, ...]):
+        self.path, self.label = Path(path), Path(path).stem
+        rows = read_submission(path)
+        self.names = {row.image_name for row in rows}
+        if not self.names:
+            raise UserError(f"{path}: no rows to analyze")
+        self.table = group_rows(rows, classes, self.names, str(path))
+
+    def masks(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        return np.stack([decode_row(row, shape, str(self.path)) for row in self.table[name]])
+
+
+class RunsSource:
+    """Run folders (a folder or a glob of folds): each image's OOF probabilities > 0.5, resampled to its size."""
+
+    def __init__(self, pattern: str, classes: tuple[str, ...]):
+        self.runs = [RunFolder(p) for p in sorted(glob.glob(pattern)) if (Path(p) / STATE_FILE).is_file()]
+        if not self.runs:
+            raise UserError(f"--runs {pattern!r} matches no run folder with a {STATE_FILE}")
+        self.label = run_label(pattern)
+        self.files: dict[str, Path] = {}
+        for run in self.runs:
+            state = run.read_state()
+            if tuple(state.get("classes", ())) != classes:
+                raise UserError(f"{run.path} was trained for other classes than the task's")
+            self.files.update({Path(c).name: run.oof_path(Path(c).name) for c in state.get("val_cases", [])
+                               if run.oof_path(Path(c).name).is_file()})
+        if not self.files:
+            raise UserError(f"--runs {pattern!r}: no OOF probabilities (train-fold writes them when a fold ends)")
+        self.names = set(self.files)
+
+    def data_root(self) -> Path:
+        state = self.runs[0].read_state()
+        return validate_config(state.get("config", {}), MemberConfig, str(self.runs[0].path / STATE_FILE)).data.root
+
+    def masks(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        probs = np.load(self.files[name], mmap_mode="r")
+        return np.stack([resize_plane(np.asarray(plane, np.float32), shape) > OOF_THRESHOLD for plane in probs])
+
+    def logs(self) -> list[tuple[str, Path]]:
+        """(fold name, log.csv) of every run folder that has one."""
+        return [(run.path.name, run.path / LOG_FILE) for run in self.runs if (run.path / LOG_FILE).is_file()]
+
+
+Source = CsvSource | RunsSource
