@@ -39,7 +39,7 @@ def heatmap(path: Path, values: np.ndarray, rows: list[str], cols: list[str], ti
             marks: np.ndarray | None = None, annotate: float = 0.05) -> Path:
     """Values in [0, 1] as colours; cells above `annotate` (or marked) carry their value as text."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(max(5, 0.32 * len(cols) + 2.5), max(2.5, 0.3 * len(rows) + 1.8)))
+    fig, ax = plt.subplots(figsize=(max(5, 0.36 * len(cols) + 3), max(2.5, 0.36 * len(rows) + 2)))
     image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=7)
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
@@ -48,7 +48,7 @@ def heatmap(path: Path, values: np.ndarray, rows: list[str], cols: list[str], ti
     for (i, j), value in np.ndenumerate(values):
         marked = marks is not None and marks[i, j]
         if value >= annotate or marked:
-            ax.text(j, i, f"{value:.2f}" + ("*" if marked else ""), ha="center", va="center", fontsize=5.5,
+            ax.text(j, i, f"{value:.2f}" + ("*" if marked else ""), ha="center", va="center", fontsize=6,
                     color="black" if value > 0.6 else "white", fontweight="bold" if marked else "normal")
     fig.colorbar(image, ax=ax, fraction=0.03)
     ax.set_title(title, fontsize=10)

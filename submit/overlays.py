@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-VIEW = 768  # longest side of each full view
+VIEW = 768  # longest side of each full view at most
+MIN_VIEW = 512  # smaller images are enlarged to this, so outlines stay readable
 ZOOM = 256  # side of each zoomed crop
 ZOOMED = 3  # worst classes zoomed per image
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -13,8 +14,10 @@ LEGEND_ROW = 22
 
 
 def class_colours(count: int) -> np.ndarray:
-    """Distinct RGB colours, evenly spaced in hue."""
-    hsv = np.stack([np.linspace(0, 179, count, endpoint=False), np.full(count, 220), np.full(count, 255)], 1)
+    """Distinct RGB colours evenly spaced in hue, neighbouring classes (adjacent bones) far apart on the wheel."""
+    step = next(s for s in range(count // 3 + 1, count + 1) if np.gcd(s, count) == 1) if count > 3 else 1
+    hue = (np.arange(count) * step % count) * 180.0 / count
+    hsv = np.stack([hue, np.full(count, 220), np.full(count, 255)], 1)
     return cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0]
 
 
@@ -78,11 +81,12 @@ def zoom_tile(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, colour: np
 
 def overlay_panel(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, classes: tuple[str, ...],
                   colours: np.ndarray, dice: np.ndarray) -> np.ndarray:
-    """[truth | prediction] at most VIEW px a side each, the legend of classes shown, and zooms when large."""
+    """[truth | prediction], each MIN_VIEW to VIEW px on its long side, the legend of the classes shown, and
+    zooms when the image is large."""
     height, width = image.shape[:2]
-    scale = min(1.0, VIEW / max(height, width))
+    scale = min(VIEW / max(height, width), max(1.0, MIN_VIEW / max(height, width)))
     shape = (max(1, round(height * scale)), max(1, round(width * scale)))
-    small = cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     views = []
     for masks, title in ((truth, "truth"), (pred, "prediction")):
         view = draw(small, np.stack([scaled(m, shape) for m in masks]), colours)

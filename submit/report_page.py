@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 STYLE = """body{font-family:sans-serif;margin:24px;max-width:1500px;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-td:first-child,th:first-child{text-align:left}th{background:#f0f0f0}b{color:#0a5}.low{background:#fde2e2}
+td:first-child,th:first-child{text-align:left}th{background:#f0f0f0}td.best{color:#0a5;font-weight:bold}
 img{max-width:100%;border:1px solid #ddd;margin:4px 0}.row{display:flex;flex-wrap:wrap;gap:8px}
 .row img{max-width:48%}h2{border-bottom:2px solid #eee;padding-bottom:4px;margin-top:32px}"""
 
@@ -60,11 +60,11 @@ def members_section(result: Analysis) -> str:
     rows = []
     for i, name in enumerate(result.task.classes):
         best = table_values[i].max()
-        cells = [f"<td><b>{v:.4f}</b></td>" if v == best else f"{v:.4f}" for v in table_values[i]]
+        cells = [f'<td class="best">{v:.4f}</td>' if v == best else f"{v:.4f}" for v in table_values[i]]
         gain = table_values[i, 0] - table_values[i, 1:].max()
         rows.append([html.escape(name), *cells, f"{gain:+.4f}"])
     means = table_values.mean(0)
-    rows.append(["<b>mean</b>", *(f"{v:.4f}" for v in means), f"{means[0] - means[1:].max():+.4f}"])
+    rows.append(["<strong>mean</strong>", *(f"{v:.4f}" for v in means), f"{means[0] - means[1:].max():+.4f}"])
     header = ["class", *result.labels, f"{result.labels[0]} minus the best other"]
     return table(header, rows)
 

@@ -149,8 +149,8 @@ def test_every_linked_file_exists_and_pngs_decode_to_their_sizes(two_csvs, run_c
     for link in {l for l in links if l.endswith(".png")}:
         image = cv2.imread(str(out / link))
         assert image is not None, link
-        if link.startswith("worst/"):  # truth | prediction at the image's 128 px, then the legend
-            assert image.shape[1] == 2 * 128 and image.shape[0] > 128
+        if link.startswith("worst/"):  # truth | prediction, the 128-px image enlarged to 512, then the legend
+            assert image.shape[1] == 2 * 512 and image.shape[0] > 512
         elif link.startswith("curves/"):
             assert image.shape[:2] == (300, 1000)
         elif link == "dice_histogram.png":
