@@ -37,6 +37,8 @@ class ModelConfig(Strict):
     overlap: float = Field(0.25, ge=0, lt=1)
     sw_batch_size: int = Field(1, gt=0)  # windows per forward: raise it on a GPU (on 2 CPU cores 4 was slower)
     tta: TTA = TTA.NONE
+    trust_pickle: bool = False  # yolov8-seg: allow `weights:` to be an ultralytics .pt (a pickle: only files you trust)
+    trainer_args: dict[str, Any] = {}  # yolov8-seg: further ultralytics training arguments (mosaic, close_mosaic, ...)
 
 
 class AugmentConfig(Strict):

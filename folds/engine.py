@@ -33,7 +33,7 @@ from models.device import autocast, pick_device
 from models.losses import CombinedLoss
 from models.predictors import Predictor, build_predictor
 from models.run_folder import CURVES_FILE, LOG_FILE, MODEL_FILE, RunFolder
-from names import Sampling
+from names import ModelFamily, Sampling
 from plots import plot_curves
 from submit.metrics import Counts
 
@@ -323,6 +323,10 @@ def train_fold(config: MemberConfig, fold: int, resume: bool = False, quiet: boo
     run_dir = Path(config.run.dir) / f"fold{fold}"
     if not resume and (run_dir / MODEL_FILE).exists():
         raise UserError(f"{run_dir} already holds a trained model: pass --resume, or set run.dir elsewhere")
+    if config.model.name == ModelFamily.YOLOV8_SEG:  # ultralytics trains it
+        from folds.yolo import train_yolo_fold
+
+        return FoldResult(*train_yolo_fold(config, fold, resume, quiet))
     trainer = FoldTrainer(config, fold, quiet, resume)
     sinks = config.run if trainer.processes.is_main else config.run.model_copy(update={"tensorboard": False,
                                                                                         "wandb": False})

@@ -54,7 +54,7 @@ def build_model(config: ModelConfig, num_classes: int, with_pretrained: bool = T
     except UserError as err:
         raise UserError(f"model.params: {err}") from None
     if config.weights is not None and with_pretrained:
-        load_weights(model, config.weights)
+        load_weights(model, config.weights, config.trust_pickle)
     return model
 
 

@@ -12,7 +12,8 @@ from configs.schema import MemberConfig
 from data.augment import normalize
 from data.resample import resize_image
 from models.device import autocast
-from names import TTA, Inference
+from models.yolo import YoloPredictor
+from names import TTA, Inference, ModelFamily
 
 
 STITCH_ON_DEVICE_MAX_PIXELS = 1024 * 1024  # larger images are stitched on the CPU, not in GPU memory
@@ -119,7 +120,9 @@ def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device
     """The member's predictor as its config asks: resize or sliding window, with its own TTA
     (`model.tta`) unless `tta` says otherwise. Validation and the ensemble both build it here."""
     size, train, options = config.data.image_size, config.train, config.model
-    if options.inference == Inference.SLIDING_WINDOW:
+    if options.name == ModelFamily.YOLOV8_SEG:
+        predictor = YoloPredictor(model, size, device, train.amp)
+    elif options.inference == Inference.SLIDING_WINDOW:
         predictor = SlidingWindowPredictor(model, size, device, options.overlap, options.sw_batch_size, train.amp)
     else:
         predictor = ResizePredictor(model, size, device, train.amp, train.channels_last)

@@ -1,6 +1,7 @@
 """Pretrained weights: library hubs for users online, `weights: /path/file` offline."""
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,22 +25,39 @@ def hub_download_guard(what: str) -> Iterator[None]:
         raise
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors from a .safetensors file or a tensors-only torch file (never an arbitrary pickle)."""
+def read_state_dict(path: Path, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """Tensors from a .safetensors file or a tensors-only torch file; a pickled checkpoint (an ultralytics
+    `.pt`) only with `trust_pickle`, since unpickling runs code from the file."""
     if not path.is_file():
         raise UserError(f"weights file not found: {path}")
     try:
         if path.suffix == ".safetensors":
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if not trust_pickle:
+            raise UserError(f"weights {path} is a pickled checkpoint, which can run code when loaded: convert it "
+                            f"to safetensors, or set model.trust_pickle: true if you trust its source") from None
+        state = trusted_pickle(path)
     except Exception as err:  # noqa: BLE001 - any parse failure is the file's fault
         raise UserError(f"cannot read weights {path}: {type(err).__name__}") from None
     return state.get("state_dict", state) if isinstance(state, dict) else state
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
+def trusted_pickle(path: Path) -> dict[str, torch.Tensor]:
+    """The float tensors of a pickled checkpoint: an ultralytics one keeps its network under `ema` or `model`."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001
+        raise UserError(f"cannot read weights {path}: {type(err).__name__}") from None
+    network = next((checkpoint.get(k) for k in ("ema", "model") if isinstance(checkpoint, dict)
+                    and isinstance(checkpoint.get(k), nn.Module)), None)
+    return network.float().state_dict() if network is not None else checkpoint
+
+
+def load_weights(model: nn.Module, path: Path, trust_pickle: bool = False) -> None:
     """Load a whole-model or encoder-only state dict; refuse one for another architecture."""
-    state = read_state_dict(path)
+    state = read_state_dict(path, trust_pickle)
     for target in (model, getattr(model, "encoder", None)):
         if target is None:
             continue

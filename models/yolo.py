@@ -1,23 +1,118 @@
-"""YOLOv8-seg from ultralytics, built offline from its bundled `yolov8{n,s,m,l,x}-seg.yaml`.
-
-It returns ultralytics' own SegmentationModel (detections + mask prototypes), which the
-torch engine cannot train: the ultralytics trainer adapter and the instance -> per-class map
-predictor are not built yet."""
+"""YOLOv8-seg from ultralytics, built offline from its bundled `yolov8{n,s,m,l,x}-seg.yaml`, and the
+predictor that turns its instances into per-class probability maps."""
 from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from errors import UserError
 from models import register
+from models.device import autocast
 from names import ModelFamily
 
 SCALES = ("n", "s", "m", "l", "x")
+PAD_VALUE = 114  # ultralytics' letterbox grey
+MIN_CONFIDENCE = 0.001  # keep almost every instance: the vote, not YOLO, decides
+NMS_IOU = 0.7  # ultralytics' default for prediction
+MAX_INSTANCES = 300
+
+
+def offline_ultralytics(config_dir: Path | None = None) -> None:
+    """Before ultralytics is first imported: no network (YOLO_OFFLINE) and its settings in `config_dir`."""
+    if "ultralytics" in sys.modules:
+        return
+    os.environ["YOLO_OFFLINE"] = "1"
+    if config_dir is not None:
+        config_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
 
 
 @register(ModelFamily.YOLOV8_SEG)
 def yolov8_seg(num_classes: int = 1, scale: str = "n", pretrained: bool = False):
-    from ultralytics.nn.tasks import SegmentationModel
-
     if scale not in SCALES:
         raise UserError(f"yolov8-seg scale {scale!r} is not one of {', '.join(SCALES)}")
     if pretrained:
         raise UserError("yolov8-seg: pretrained weights come from ultralytics' hub; use model.weights: /path/file")
+    offline_ultralytics()
+    from ultralytics.nn.tasks import SegmentationModel
+
     return SegmentationModel(f"yolov8{scale}-seg.yaml", nc=num_classes, verbose=False)
+
+
+def fitted_shape(shape: tuple[int, int], size: int) -> tuple[int, int]:
+    """`shape` scaled so that its longer side is `size`."""
+    scale = size / max(shape)
+    return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
+
+
+def fit(image: np.ndarray, size: int) -> np.ndarray:
+    """The image scaled so that its longer side is `size` (unchanged when it already is)."""
+    h, w = fitted_shape(image.shape[:2], size)
+    if (h, w) == image.shape[:2]:
+        return image
+    shrink = h < image.shape[0]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The fitted image centred on a grey size x size square; returns (square, (top, left, h, w))."""
+    fitted = fit(image, size)
+    h, w = fitted.shape[:2]
+    top, left = (size - h) // 2, (size - w) // 2
+    out = np.full((size, size, 3), PAD_VALUE, np.uint8)
+    out[top:top + h, left:left + w] = fitted
+    return out, (top, left, h, w)
+
+
+class YoloPredictor:
+    """Letterboxed image -> YOLO -> NMS -> per class, the max over its instances of confidence x soft mask
+    (sigmoid of the prototype mix, cropped to the box), on a grid of the member's input size with the
+    image's aspect. Classes overlap freely: two instances of different classes may both be high."""
+
+    def __init__(self, model: nn.Module, image_size: int, device: torch.device, amp: bool = False):
+        self.model, self.size, self.device, self.amp = model, image_size, device, amp
+        self.num_classes = model.model[-1].nc  # the Segment head
+
+    def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
+        return fitted_shape(shape, self.size)
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        return fit(image, self.size)
+
+    @torch.inference_mode()
+    def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        from ultralytics.utils.nms import non_max_suppression
+
+        boxed = [letterbox(image, self.size) for image in images]
+        batch = torch.from_numpy(np.stack([b for b, _ in boxed]).transpose(0, 3, 1, 2)).to(self.device).float() / 255
+        self.model.eval()
+        with autocast(self.device, self.amp):
+            (detections, protos), _ = self.model(batch)
+        kept = non_max_suppression(detections.float(), MIN_CONFIDENCE, NMS_IOU, nc=self.num_classes,
+                                   max_det=MAX_INSTANCES)
+        return [self.class_maps(found, proto.float(), window) for found, proto, (_, window) in zip(kept, protos, boxed)]
+
+    def class_maps(self, found: torch.Tensor, protos: torch.Tensor, window: tuple[int, int, int, int]) -> np.ndarray:
+        top, left, h, w = window
+        maps = torch.zeros(self.num_classes, self.size, self.size, device=protos.device)
+        if len(found):
+            from ultralytics.utils.ops import crop_mask
+
+            mixed = (found[:, 6:] @ protos.view(len(protos), -1)).view(-1, *protos.shape[1:])
+            soft = torch.sigmoid(F.interpolate(mixed[None], (self.size, self.size), mode="bilinear",
+                                               align_corners=False)[0])
+            scored = crop_mask(soft, found[:, :4]) * found[:, 4, None, None]
+            classes = found[:, 5].long()
+            for c in classes.unique():
+                maps[c] = scored[classes == c].amax(0)
+        return maps[:, top:top + h, left:left + w].cpu().numpy()
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        return self.predict_batch([image])[0]

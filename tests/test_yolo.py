@@ -1,0 +1,156 @@
+"""YOLOv8-seg members: trained by ultralytics through train-fold (offline), exported labels that round-trip,
+instances turned into per-class probability maps, and soft-voting beside torch members."""
+import json
+import os
+import socket
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from data import get_task
+from folds.split import make_splits, write_splits
+from models import build
+from models.yolo import YoloPredictor
+from submit.score import validate_csv
+from submit.submission import read_submission
+from tests.stubs import make_conv_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def yolo_runs(kvasir_root, handbone_root, tmp_path_factory):
+    """One fold of a tiny YOLO member per task (2 epochs), trained in-process while every socket
+    connection is recorded and refused."""
+    work = tmp_path_factory.mktemp("yolo")
+    attempts = []
+    real_connect, real_create = socket.socket.connect, socket.create_connection
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[1:] or kwargs)
+        raise OSError("network disabled by the test")
+
+    from cli import main
+
+    socket.socket.connect, socket.create_connection = lambda self, *a, **k: refuse(self, *a, **k), refuse
+    try:
+        runs = {}
+        for task, root, size in (("kvasir", kvasir_root, 64), ("handbone", handbone_root, 64)):
+            splits = work / f"{task}_splits.json"
+            write_splits(make_splits(get_task(task, root), k=2), splits)
+            code = main(["--quiet", "train-fold", "--config", str(ROOT / f"configs/{task}/tiny_yolo.yaml"), "--fold",
+                         "0", "--set", f"data.root={root}", f"data.splits={splits}", f"run.dir={work / task}",
+                         "train.epochs=2", f"data.image_size={size}"])
+            assert code == 0
+            runs[task] = work / task / "fold0"
+    finally:
+        socket.socket.connect, socket.create_connection = real_connect, real_create
+    return runs, attempts
+
+
+def test_training_is_offline_and_leaves_the_run_folder_artefacts(yolo_runs):
+    runs, attempts = yolo_runs
+    assert attempts == []  # no font, weights or update check reached for the network
+    run = runs["kvasir"]
+    for name in ("model.safetensors", "model.yaml", "state.json", "log.csv", "curves.png"):
+        assert (run / name).is_file(), name
+    state = json.loads((run / "state.json").read_text())
+    assert state["oof_done"] and len(state["val_cases"]) == len(list((run / "oof").iterdir()))
+    rows = (run / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,loss,val_dice,lr") and len(rows) == 3  # ultralytics' 2 epochs
+    assert os.environ.get("YOLO_OFFLINE") == "1"  # set before ultralytics was first imported
+    for oof in (run / "oof").iterdir():
+        probs = np.load(oof)
+        assert probs.dtype == np.float16 and probs.shape == (1, 64, 64)
+        assert 0 <= probs.min() and probs.max() <= 1
+
+
+def rasterise(label_file: Path, shape: tuple[int, int], classes: int) -> np.ndarray:
+    """Fill the polygons of an ultralytics label file back into class masks."""
+    masks = np.zeros((classes, *shape), np.uint8)
+    for line in label_file.read_text().splitlines():
+        values = line.split()
+        points = np.array(values[1:], float).reshape(-1, 2) * [shape[1], shape[0]] - 0.5
+        cv2.fillPoly(masks[int(values[0])], [np.round(points).astype(np.int32)], 1)
+    return masks.astype(bool)
+
+
+def test_exported_polygons_rasterise_back_to_the_masks(yolo_runs, handbone_root):
+    runs, _ = yolo_runs
+    task = get_task("handbone", handbone_root)
+    exported = next((runs["handbone"].parent / "yolo_data").iterdir())
+    names = yaml.safe_load((exported / "data.yaml").read_text())["names"]
+    assert [names[i] for i in range(len(task.classes))] == list(task.classes)
+    checked = 0
+    for case in task.labelled_cases():
+        found = list(exported.glob(f"labels/*/{Path(case).stem}.txt"))
+        if not found:
+            continue
+        truth = task.read_mask(case)
+        back = rasterise(found[0], truth.shape[1:], len(task.classes))
+        for t, b in zip(truth, back):
+            if t.sum() >= 30:  # bones of a few pixels at 128 px are all outline
+                assert 2 * (t & b).sum() / (t.sum() + b.sum()) > 0.95
+                checked += 1
+    assert checked > 100
+
+
+def test_instances_become_per_class_maps_in_class_order():
+    """Hand-made detections: class 2 twice (the max wins), class 0 once overlapping it, class 1 never."""
+    model = build("yolov8-seg", num_classes=3, scale="n")
+    predictor = YoloPredictor(model, 64, torch.device("cpu"))
+    protos = torch.zeros(32, 16, 16)
+    protos[0] = 4.0  # coefficient 1 on prototype 0: sigmoid(4) everywhere
+    protos[1, :8] = 8.0  # prototype 1 lights the top half
+    found = torch.zeros(3, 38)
+    found[0, :6] = torch.tensor([0, 0, 64, 64, 0.9, 2])
+    found[0, 6] = 1.0
+    found[1, :6] = torch.tensor([0, 0, 32, 32, 0.6, 2])
+    found[1, 7] = 1.0
+    found[2, :6] = torch.tensor([16, 16, 48, 48, 0.5, 0])
+    found[2, 6] = 1.0
+    maps = predictor.class_maps(found, protos, (0, 0, 64, 64))
+    assert maps.shape == (3, 64, 64)
+    s4 = 1 / (1 + np.exp(-4))
+    np.testing.assert_allclose(maps[2, 40:, 40:], 0.9 * s4, atol=1e-5)  # only the first instance there
+    np.testing.assert_allclose(maps[2, 2:20, 2:20], 0.9 * s4, atol=1e-5)  # max(0.9 s(4), 0.6 s(8)) = 0.9 s(4)
+    np.testing.assert_allclose(maps[0, 20:44, 20:44], 0.5 * s4, atol=1e-5)
+    assert maps[0, :10, :10].max() == 0 and maps[1].max() == 0
+    assert (maps[0] > 0.3).any() and ((maps[0] > 0.3) & (maps[2] > 0.3)).any()  # two classes high on one pixel
+
+
+def test_yolo_members_vote_beside_torch_members_on_both_tasks(yolo_runs, kvasir_root, handbone_root, tmp_path,
+                                                               run_cli):
+    runs, _ = yolo_runs
+    for task, root, images in (("kvasir", kvasir_root / "test", kvasir_root / "test"),
+                               ("handbone", handbone_root, handbone_root)):
+        classes = get_task(task, root).classes
+        make_conv_run(tmp_path / task / "conv" / "fold0", task, classes, image_size=64, seed=3)
+        csv = tmp_path / f"{task}.csv"
+        code, _, err = run_cli("--quiet", "ensemble", "--config", ROOT / f"configs/ensemble/{task}.yaml", "--set",
+                               f"members=[{runs[task]}, {tmp_path / task / 'conv' / 'fold0'}]", f"data.root={root}",
+                               f"output.csv={csv}", "thresholds=0.5")
+        assert code == 0, err
+        assert validate_csv(task, csv, images) == len(get_task(task, root).test_images())
+        assert len(read_submission(csv)) == len(get_task(task, root).test_images()) * len(classes)
+    assert len(list((tmp_path / "kvasir_masks").glob("*.png"))) == 4
+
+
+def test_a_pickled_checkpoint_needs_trust_pickle(yolo_runs, kvasir_root, tmp_path, run_cli):
+    runs, _ = yolo_runs
+    last = runs["kvasir"] / "ultralytics" / "weights" / "last.pt"
+    state = json.loads((runs["kvasir"] / "state.json").read_text())
+    config = state["config"]
+    from configs.schema import MemberConfig
+    from models import build_model
+
+    refused = MemberConfig.model_validate({**config, "model": {**config["model"], "weights": str(last)}})
+    with pytest.raises(Exception, match="trust_pickle"):
+        build_model(refused.model, 1)
+    trusted = refused.model.model_copy(update={"trust_pickle": True})
+    model = build_model(trusted, 1)
+    assert model.model[-1].nc == 1
