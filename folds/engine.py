@@ -276,7 +276,7 @@ class FoldTrainer:
             if self.processes.is_main:
                 self.run.save_weights(self.model)
         row = {"epoch": self.epoch, "loss": round(loss, 6), "val_dice": "" if dice is None else round(dice, 6),
-               "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": round(len(self.train_set) / train_seconds, 2)}
+               "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": round(len(self.train_set) / train_seconds, 2), "train_seconds": round(train_seconds, 2)}
         self.step_schedulers(dice)
         self.log_rows.append(row)
         if self.processes.is_main:  # one writer of artefacts and logs

@@ -1,0 +1,113 @@
+"""Dice per CPU-minute on real Kvasir-SEG: train a member config on `train` (800 images) for a budget
+of training minutes, scoring `validation` (100) at native size after every epoch, and write its
+Dice-versus-minutes curve (`<out>/<label>.csv`) and one PNG with every curve in `<out>`.
+
+The run folder keeps train-fold's resume state, so an interrupted or finished-for-now curve continues
+with the same command (a larger --minutes extends it). Minutes count training only, not validation.
+
+    python bench/kvasir_budget.py --config configs/kvasir/cpu_fast.yaml --minutes 50
+    python bench/kvasir_budget.py --config configs/kvasir/effisegnet_b0.yaml --label official --minutes 25
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import time
+from pathlib import Path
+
+import common  # noqa: F401  (puts the project on sys.path)
+
+import atomic
+from configs.schema import MemberConfig, load_config
+from data import get_task
+from folds.engine import FoldTrainer
+from folds.loggers import MetricLoggers
+from folds.split import make_splits, write_splits
+from models.run_folder import RESUME_FILE
+from names import SplitMethod, TaskName
+from plots import pyplot, save_figure
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def release_splits(data: Path, out: Path) -> Path:
+    """Fold 0 of the release split: train on `train`, validate on `validation`."""
+    path = out / "kvasir_release_splits.json"
+    if not path.is_file():
+        write_splits(make_splits(get_task(TaskName.KVASIR, data), k=1, method=SplitMethod.RELEASE), path)
+    return path
+
+
+def curve_rows(log_rows: list[dict]) -> list[dict]:
+    minutes, rows = 0.0, []
+    for row in log_rows:
+        minutes += row["train_seconds"] / 60
+        rows.append({"epoch": row["epoch"], "minutes": round(minutes, 3), "val_dice": row["val_dice"],
+                     "images_per_s": row["images_per_s"]})
+    return rows
+
+
+def write_curve(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["epoch", "minutes", "val_dice", "images_per_s"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(path, buffer.getvalue())
+
+
+def plot_curves(out: Path) -> Path:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for path in sorted(out.glob("*.csv")):
+        with open(path, newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if r["val_dice"]]
+        if rows:
+            ax.plot([float(r["minutes"]) for r in rows], [float(r["val_dice"]) for r in rows], marker="o",
+                    markersize=3, label=path.stem)
+    ax.axhline(0.85, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("training minutes (2 CPU cores)")
+    ax.set_ylabel("validation Dice (100 images, native size)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Kvasir-SEG from random initialisation", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, out / "kvasir_budget.png")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--minutes", type=float, required=True, help="budget of training minutes")
+    parser.add_argument("--label", help="curve name (default: the config's file name)")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/kvasir-seg"))
+    parser.add_argument("--out", default=str(ROOT / "bench_out/kvasir_budget"))
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    out, label = Path(args.out), args.label or Path(args.config).stem
+    splits = release_splits(Path(args.data), out)
+    config = load_config(args.config, MemberConfig, [f"data.root={args.data}", f"data.splits={splits}",
+                                                     f"run.dir={out / label}", "train.val_every=1",
+                                                     "run.tensorboard=false", *args.set])
+    resume = (out / label / "fold0" / RESUME_FILE).is_file()
+    trainer = FoldTrainer(config, 0, quiet=False, resume=resume)
+    loggers = MetricLoggers(config.run, trainer.run.path, label, {})
+    started = time.perf_counter()
+    while trainer.epoch < config.train.epochs:
+        if curve_rows(trainer.log_rows) and curve_rows(trainer.log_rows)[-1]["minutes"] >= args.minutes:
+            break
+        trainer.run_epoch(loggers)
+        rows = curve_rows(trainer.log_rows)
+        write_curve(out / f"{label}.csv", rows)
+        plot_curves(out)
+        last = rows[-1]
+        print(f"{label} epoch {last['epoch']}: {last['minutes']:.1f} training minutes, validation Dice "
+              f"{last['val_dice']}, {last['images_per_s']} img/s", flush=True)
+    loggers.close()
+    print(f"{out / f'{label}.csv'}, {out / 'kvasir_budget.png'} ({(time.perf_counter() - started) / 60:.1f} min "
+          f"this run, validation included)")
+
+
+if __name__ == "__main__":
+    main()
