@@ -141,12 +141,10 @@ class OofReader:
 
 def tune_class(oof: ClassOof, name: str, folds: np.ndarray) -> ClassResult:
     everything = np.ones(oof.images, bool)
-    selection = {}
-    for strategy_name, strategy in STRATEGIES.items():
-        counts = strategy(oof, everything)
-        selection[strategy_name] = float(oof.mean_dice(counts, everything)[settle(oof, counts, everything)])
-    counts = forward_selection(oof, everything)
-    return ClassResult(name, counts, float(CANDIDATES[settle(oof, counts, everything)]), selection,
+    chosen = {key: strategy(oof, everything) for key, strategy in STRATEGIES.items()}
+    thresholds = {key: settle(oof, counts, everything) for key, counts in chosen.items()}
+    selection = {key: float(oof.mean_dice(counts, everything)[thresholds[key]]) for key, counts in chosen.items()}
+    return ClassResult(name, chosen["tuned"], float(CANDIDATES[thresholds["tuned"]]), selection,
                        cross_validated(oof, folds))
 
 

@@ -38,13 +38,16 @@ def resolve_thresholds(setting: float | Path, classes: tuple[str, ...]) -> np.nd
     return values
 
 
-def image_threshold_dice(probs: np.ndarray, truth: np.ndarray, image: np.ndarray, images: int,
+def image_threshold_dice(probs: np.ndarray, truth: np.ndarray, image: np.ndarray | None, images: int,
                          candidates: np.ndarray = CANDIDATES) -> np.ndarray:
     """(images, T) competition Dice of `probs > t` per image for every candidate threshold t.
 
-    `probs`, `truth` and `image` (each pixel's image index) are flat arrays of the same length."""
+    `probs`, `truth` and `image` (each pixel's image index; None for one image) are flat arrays of the
+    same length."""
     slots = len(candidates) + 1  # slot b holds values above exactly b candidates
-    index = image.astype(np.int64) * slots + np.searchsorted(candidates, probs, side="left")
+    index = np.searchsorted(candidates, probs, side="left")
+    if image is not None:
+        index = index + image.astype(np.int64) * slots
     positives = np.bincount(index[truth], minlength=images * slots).reshape(images, slots)
     negatives = np.bincount(index[~truth], minlength=images * slots).reshape(images, slots)
     tp = positives[:, ::-1].cumsum(1)[:, ::-1][:, 1:]  # above candidate j: slots j+1 and beyond
@@ -55,8 +58,7 @@ def image_threshold_dice(probs: np.ndarray, truth: np.ndarray, image: np.ndarray
 
 def threshold_dice(probs: np.ndarray, truth: np.ndarray, candidates: np.ndarray = CANDIDATES) -> np.ndarray:
     """(C, T) competition Dice of one image's `probs > t` for every class and candidate threshold t."""
-    return np.stack([image_threshold_dice(p.ravel(), t.ravel(), np.zeros(p.size, np.int32), 1, candidates)[0]
-                     for p, t in zip(probs, truth)])
+    return np.stack([image_threshold_dice(p.ravel(), t.ravel(), None, 1, candidates)[0] for p, t in zip(probs, truth)])
 
 
 def best_candidates(mean_dice: np.ndarray) -> np.ndarray:

@@ -71,12 +71,12 @@ def export_dataset(task: Task, split: Fold, folder: Path) -> Path:
     return data_yaml
 
 
-def train_arguments(config: MemberConfig, data_yaml: Path, run: RunFolder, quiet: bool) -> dict:
+def train_arguments(config: MemberConfig, data_yaml: Path, run: RunFolder, device: torch.device,
+                    quiet: bool) -> dict:
     """Our config keys as ultralytics' training arguments."""
     if config.optim.name not in OPTIMIZERS:
         raise UserError(f"optim.name {config.optim.name!r}: ultralytics trains yolov8-seg with "
                         f"{', '.join(OPTIMIZERS)} only")
-    device = pick_device(config.train.device, key="train.device")
     return {
         "data": str(data_yaml), "epochs": config.train.epochs, "batch": config.train.batch_size,
         "nbs": config.train.batch_size * config.train.accumulate,  # ultralytics' default 64 accumulates batches
@@ -140,8 +140,9 @@ def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) 
     offline_ultralytics(run.path / ULTRALYTICS_DIR / "settings")
     from ultralytics import YOLO
 
+    device = pick_device(config.train.device, key="train.device")
     data_yaml = export_dataset(task, split, Path(config.run.dir) / "yolo_data" / f"fold{fold}-{fingerprint}")
-    arguments = train_arguments(config, data_yaml, run, quiet)
+    arguments = train_arguments(config, data_yaml, run, device, quiet)
     with no_font_download():
         if resume:
             yolo = YOLO(str(last), task="segment")  # our own checkpoint from the interrupted run
@@ -157,7 +158,6 @@ def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) 
     model.load_state_dict(yolo.model.float().state_dict())
     run.save_weights(model)
     atomic.write_text(run.path / MODEL_YAML, yaml.safe_dump(model.yaml, sort_keys=False))
-    device = pick_device(config.train.device, key="train.device")
     predictor = build_predictor(config, model.to(device), device)
     val = ValidationSet(task, split.val, predictor, quiet)
     sums, count = val.dice_sums(predictor, config.train.batch_size, len(task.classes))

@@ -31,6 +31,7 @@ class Analysis:
     """Everything the report shows, over the images every input predicts."""
 
     task: Task
+    cases: dict[str, str]  # image name -> labelled case
     names: list[str]
     labels: list[str]  # one per input, the first analysed in depth
     counts: list[Counts]  # per input: (images, classes) tp/fp/fn
@@ -71,8 +72,7 @@ def open_sources(task_name: str, csvs: list[str], runs: list[str], data_root: st
     return get_task(task_name, data_root), sources
 
 
-def common_names(task: Task, sources: list[Source]) -> list[str]:
-    labelled = task.cases_by_name(task.labelled_cases())
+def common_names(task: Task, labelled: dict[str, str], sources: list[Source]) -> list[str]:
     unlabelled = sorted(sources[0].names - set(labelled))
     if unlabelled:
         raise UserError(f"{sources[0].label}: image {unlabelled[0]!r} has no label under {task.root}")
@@ -83,8 +83,8 @@ def common_names(task: Task, sources: list[Source]) -> list[str]:
 
 
 def analyse(task: Task, sources: list[Source], near: float, quiet: bool) -> Analysis:
-    names = common_names(task, sources)
     labelled = task.cases_by_name(task.labelled_cases())
+    names = common_names(task, labelled, sources)
     classes = len(task.classes)
     counts = [[] for _ in sources]
     overlap, predicted = np.zeros((classes, classes), np.int64), np.zeros(classes, np.int64)
@@ -100,7 +100,7 @@ def analyse(task: Task, sources: list[Source], near: float, quiet: bool) -> Anal
                 boundary += np.stack([boundary_stats(p, t, near) for p, t in zip(pred, truth)])
     stacked = [Counts(*(np.stack([getattr(c, f) for c in per_image]) for f in ("tp", "fp", "fn")))
                for per_image in counts]
-    return Analysis(task, names, [s.label for s in sources], stacked, overlap, predicted, boundary, near)
+    return Analysis(task, labelled, names, [s.label for s in sources], stacked, overlap, predicted, boundary, near)
 
 
 def table_text(header: list[str], rows: list[list]) -> str:
@@ -136,8 +136,7 @@ def write_tables(out: Path, result: Analysis) -> None:
 
 def write_overlays(out: Path, result: Analysis, source: Source, worst: int) -> list[tuple[str, float, str]]:
     """Overlays of the `worst` images of the first input; returns (image, mean Dice, PNG path) each."""
-    task, dice = result.task, result.dice
-    labelled = task.cases_by_name(task.labelled_cases())
+    task, dice, labelled = result.task, result.dice, result.cases
     colours = class_colours(len(task.classes))
     listed = []
     for index in np.argsort(dice.mean(1), kind="stable")[:worst]:

@@ -23,15 +23,19 @@ def distance_to(pixels: np.ndarray) -> np.ndarray:
 
 
 def boundary_stats(pred: np.ndarray, truth: np.ndarray, near: float) -> np.ndarray:
-    """[wrong pixels, wrong pixels within `near` px of the true boundary, summed boundary distances,
-    boundary pixels counted]: the distances run from each predicted boundary pixel to the true boundary
-    and back (the symmetric mean surface distance is their sum over their count); 0 when either is empty."""
+    """`edge_stats` inside the bounding box of truth and prediction, padded by a pixel."""
     union = pred | truth
     if not union.any():
         return np.zeros(len(FIELDS))
     rows, cols = np.flatnonzero(union.any(1)), np.flatnonzero(union.any(0))
     box = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
-    pred, truth = pred[box], truth[box]
+    return edge_stats(pred[box], truth[box], near)
+
+
+def edge_stats(pred: np.ndarray, truth: np.ndarray, near: float) -> np.ndarray:
+    """[wrong pixels, wrong pixels within `near` px of the true boundary, summed boundary distances,
+    boundary pixels counted]: the distances run from each predicted boundary pixel to the true boundary
+    and back (the symmetric mean surface distance is their sum over their count); 0 when either is empty."""
     wrong = pred ^ truth
     true_edge, pred_edge = edge(truth), edge(pred)
     to_truth = distance_to(true_edge)

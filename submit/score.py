@@ -81,7 +81,7 @@ def report_from_counts(classes: tuple[str, ...], counts: list[Counts]) -> ScoreR
 
 
 def labelled_predictions(task_name: str, csv_path: Path | str, data_root: Path | str,
-                         only: set[str] | None = None, quiet: bool = False) -> tuple[Task, Iterator[Prediction]]:
+                         quiet: bool = False) -> tuple[Task, Iterator[Prediction]]:
     """The task and, per CSV image matched by base name to a labelled case: (name, case, pred, truth)."""
     task = get_task(task_name, data_root)
     rows = read_submission(csv_path)
@@ -95,7 +95,7 @@ def labelled_predictions(task_name: str, csv_path: Path | str, data_root: Path |
     table = group_rows(rows, task.classes, names, str(csv_path))
 
     def predictions() -> Iterator[Prediction]:
-        for name in tqdm([n for n in names if only is None or n in only], desc="score", unit="img", disable=quiet):
+        for name in tqdm(names, desc="score", unit="img", disable=quiet):
             truth = task.read_mask(labelled[name])
             pred = np.stack([decode_row(row, truth.shape[1:], str(csv_path)) for row in table[name]])
             yield Prediction(name, labelled[name], pred, truth)

@@ -140,7 +140,7 @@ def test_yolo_members_vote_beside_torch_members_on_both_tasks(yolo_runs, kvasir_
     assert len(list((tmp_path / "kvasir_masks").glob("*.png"))) == 4
 
 
-def test_a_pickled_checkpoint_needs_trust_pickle(yolo_runs, kvasir_root, tmp_path, run_cli):
+def test_a_pickled_checkpoint_needs_trust_pickle(yolo_runs):
     runs, _ = yolo_runs
     last = runs["kvasir"] / "ultralytics" / "weights" / "last.pt"
     state = json.loads((runs["kvasir"] / "state.json").read_text())
