@@ -5,6 +5,9 @@ Dice-versus-minutes curve (`<out>/<label>.csv`) and one PNG with every curve in 
 The run folder keeps train-fold's resume state, so an interrupted or finished-for-now curve continues
 with the same command (a larger --minutes extends it). Minutes count training only, not validation.
 
+Recipe choices are made with `--holdout train-fold`: fold 0 of a seeded 5-fold split of `train` (640 images
+to train, 160 to score), curves in `<out>/train_fold/`; `validation` is only for the final curves.
+
     python bench/kvasir_budget.py --config configs/kvasir/cpu_fast.yaml --minutes 50
     python bench/kvasir_budget.py --config configs/kvasir/effisegnet_b0.yaml --label official --minutes 25
 """
@@ -31,12 +34,20 @@ from plots import pyplot, save_figure
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def release_splits(data: Path, out: Path) -> Path:
-    """Fold 0 of the release split: train on `train`, validate on `validation`."""
-    path = out / "kvasir_release_splits.json"
+HOLDOUTS = ("validation", "train-fold")
+
+
+def holdout_data(data: Path, out: Path, holdout: str) -> tuple[Path, Path, Path]:
+    """(data root, splits file, curve folder) for scoring on `validation` (the release split: train on
+    all of `train`) or on fold 0 of a 5-fold split of `train` alone (for choosing a recipe)."""
+    if holdout == "validation":
+        root, path, method, k = data, out / "kvasir_release_splits.json", SplitMethod.RELEASE, 1
+    else:
+        out = out / "train_fold"
+        root, path, method, k = data / "train", out / "kvasir_train_5fold.json", SplitMethod.KFOLD, 5
     if not path.is_file():
-        write_splits(make_splits(get_task(TaskName.KVASIR, data), k=1, method=SplitMethod.RELEASE), path)
-    return path
+        write_splits(make_splits(get_task(TaskName.KVASIR, root), k=k, method=method), path)
+    return root, path, out
 
 
 def curve_rows(log_rows: list[dict]) -> list[dict]:
@@ -56,7 +67,7 @@ def write_curve(path: Path, rows: list[dict]) -> None:
     atomic.write_text(path, buffer.getvalue())
 
 
-def plot_curves(out: Path) -> Path:
+def plot_curves(out: Path, scored_on: str) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for path in sorted(out.glob("*.csv")):
@@ -67,7 +78,7 @@ def plot_curves(out: Path) -> Path:
                     markersize=3, label=path.stem)
     ax.axhline(0.85, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("training minutes (2 CPU cores)")
-    ax.set_ylabel("validation Dice (100 images, native size)")
+    ax.set_ylabel(f"Dice on {scored_on} (native size)")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -83,11 +94,14 @@ def main() -> None:
     parser.add_argument("--label", help="curve name (default: the config's file name)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/kvasir-seg"))
     parser.add_argument("--out", default=str(ROOT / "bench_out/kvasir_budget"))
+    parser.add_argument("--holdout", choices=HOLDOUTS, default="validation",
+                        help="score on `validation`, or on fold 0 of `train` to choose a recipe")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    out, label = Path(args.out), args.label or Path(args.config).stem
-    splits = release_splits(Path(args.data), out)
-    config = load_config(args.config, MemberConfig, [f"data.root={args.data}", f"data.splits={splits}",
+    label = args.label or Path(args.config).stem
+    root, splits, out = holdout_data(Path(args.data), Path(args.out), args.holdout)
+    scored_on = "validation (100 images)" if args.holdout == "validation" else "fold 0 of train (160 images)"
+    config = load_config(args.config, MemberConfig, [f"data.root={root}", f"data.splits={splits}",
                                                      f"run.dir={out / label}", "train.val_every=1",
                                                      "run.tensorboard=false", *args.set])
     resume = (out / label / "fold0" / RESUME_FILE).is_file()
@@ -100,9 +114,9 @@ def main() -> None:
         trainer.run_epoch(loggers)
         rows = curve_rows(trainer.log_rows)
         write_curve(out / f"{label}.csv", rows)
-        plot_curves(out)
+        plot_curves(out, scored_on)
         last = rows[-1]
-        print(f"{label} epoch {last['epoch']}: {last['minutes']:.1f} training minutes, validation Dice "
+        print(f"{label} epoch {last['epoch']}: {last['minutes']:.1f} training minutes, Dice "
               f"{last['val_dice']}, {last['images_per_s']} img/s", flush=True)
     loggers.close()
     print(f"{out / f'{label}.csv'}, {out / 'kvasir_budget.png'} ({(time.perf_counter() - started) / 60:.1f} min "

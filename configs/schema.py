@@ -53,6 +53,17 @@ class AugmentConfig(Strict):
     clahe: float = Field(0.0, ge=0, le=1)
     elastic: float = Field(0.0, ge=0, le=1)
     black_rectangle: float = Field(0.0, ge=0, le=1)
+    # limits (the official EffiSegNet recipe: scale [0.5, 1.5], translate 0.125, rotate 90, brightness
+    # [0.6, 1.6], contrast 0.2, saturation 0.1, hue 0.01, elastic with albumentations' defaults 1 / 50)
+    affine_scale: tuple[float, float] = (0.9, 1.1)
+    affine_translate: float = Field(0.05, ge=0, le=1)  # +- share of the side
+    affine_rotate: float = Field(10.0, ge=0, le=180)  # +- degrees
+    jitter_brightness: tuple[float, float] = (0.8, 1.2)  # factor range
+    jitter_contrast: float = Field(0.2, ge=0)
+    jitter_saturation: float = Field(0.2, ge=0)
+    jitter_hue: float = Field(0.05, ge=0, le=0.5)
+    elastic_alpha: float = Field(30.0, ge=0)
+    elastic_sigma: float = Field(6.0, gt=0)
 
 
 class OptimConfig(Strict):

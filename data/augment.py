@@ -27,10 +27,13 @@ def build_transform(config: AugmentConfig, seed: int) -> A.Compose:
         (config.hflip, lambda p: A.HorizontalFlip(p=p)),
         (config.vflip, lambda p: A.VerticalFlip(p=p)),
         (config.rotate, lambda p: A.Rotate(limit=config.rotate_limit, border_mode=0, p=p)),
-        (config.affine, lambda p: A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-10, 10), p=p)),
-        (config.color_jitter, lambda p: A.ColorJitter(0.2, 0.2, 0.2, 0.05, p=p)),
+        (config.affine, lambda p: A.Affine(scale=config.affine_scale, p=p,
+                                           translate_percent=(-config.affine_translate, config.affine_translate),
+                                           rotate=(-config.affine_rotate, config.affine_rotate))),
+        (config.color_jitter, lambda p: A.ColorJitter(config.jitter_brightness, config.jitter_contrast,
+                                                      config.jitter_saturation, config.jitter_hue, p=p)),
         (config.clahe, lambda p: A.CLAHE(p=p)),
-        (config.elastic, lambda p: A.ElasticTransform(alpha=30, sigma=6, p=p)),
+        (config.elastic, lambda p: A.ElasticTransform(alpha=config.elastic_alpha, sigma=config.elastic_sigma, p=p)),
     ]
     return A.Compose([make(p) for p, make in candidates if p > 0], seed=seed)
 

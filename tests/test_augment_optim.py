@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from configs.schema import AugmentConfig, OptimConfig, SchedulerConfig
+from pathlib import Path
+
+import albumentations as A
+
+from configs.schema import AugmentConfig, MemberConfig, OptimConfig, SchedulerConfig, load_config
 from data.augment import black_out_top_left, build_transform, normalize
 from folds.optim import build_optimizer, build_scheduler
 
@@ -26,6 +30,27 @@ def test_transform_moves_image_and_every_mask_channel_together():
     everything = AugmentConfig(vflip=0.5, rotate=0.5, affine=0.5, color_jitter=0.5, clahe=0.5, elastic=0.5,
                                black_rectangle=0.5)
     assert len(build_transform(everything, seed=0).transforms) == 8  # hflip + the seven above
+
+
+def test_the_official_recipe_config_reaches_albumentations_with_its_limits():
+    config = load_config(Path(__file__).resolve().parents[1] / "configs/kvasir/effisegnet_b0.yaml", MemberConfig)
+    found = {type(t).__name__: t for t in build_transform(config.augment, seed=0).transforms}
+    assert set(found) == {"HorizontalFlip", "VerticalFlip", "Affine", "ColorJitter", "ElasticTransform"}
+    assert found["Affine"].rotate == (-90, 90) and found["Affine"].translate_percent["x"] == (-0.125, 0.125)
+    assert found["Affine"].scale["x"] == (0.5, 1.5)
+    jitter = found["ColorJitter"]
+    assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue) == (
+        (0.6, 1.6), (0.8, 1.2), (0.9, 1.1), (-0.01, 0.01))
+    assert (found["ElasticTransform"].alpha, found["ElasticTransform"].sigma) == (1, 50)
+
+
+def test_jitter_brightness_is_a_factor_range():
+    grey = np.full((8, 8, 3), 100, np.uint8)
+    only_brightness = AugmentConfig(hflip=0, color_jitter=1.0, jitter_brightness=(1.5, 1.5), jitter_contrast=0,
+                                    jitter_saturation=0, jitter_hue=0)
+    transform = build_transform(only_brightness, seed=0)
+    assert isinstance(transform.transforms[0], A.ColorJitter)
+    assert (transform(image=grey)["image"] == 150).all()
 
 
 def test_normalize_uses_imagenet_statistics():

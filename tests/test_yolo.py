@@ -154,3 +154,33 @@ def test_a_pickled_checkpoint_needs_trust_pickle(yolo_runs):
     trusted = refused.model.model_copy(update={"trust_pickle": True})
     model = build_model(trusted, 1)
     assert model.model[-1].nc == 1
+
+
+def test_an_interrupted_yolo_run_resumes_where_it_stopped(kvasir_root, tmp_path, run_cli, monkeypatch):
+    """Stop ultralytics right after epoch 1 of 2 has saved last.pt; --resume trains epoch 2 only."""
+    from ultralytics.utils.callbacks import base
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(trainer):
+        raise Interrupted(f"stopped after epoch {trainer.epoch + 1}")
+
+    splits = tmp_path / "splits.json"
+    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
+    args = ["--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny_yolo.yaml", "--fold", "0", "--set",
+            f"data.root={kvasir_root}", f"data.splits={splits}", f"run.dir={tmp_path / 'run'}", "train.epochs=2",
+            "data.image_size=64"]
+    with monkeypatch.context() as patch:
+        patch.setitem(base.default_callbacks, "on_model_save", [interrupt])
+        with pytest.raises(Interrupted, match="after epoch 1"):
+            run_cli(*args)
+    run = tmp_path / "run" / "fold0"
+    assert not (run / "model.safetensors").exists()
+    checkpoint = torch.load(run / "ultralytics/weights/last.pt", map_location="cpu", weights_only=False)
+    assert checkpoint["epoch"] == 0  # ultralytics counts from 0: epoch 1 is done
+    code, _, err = run_cli(*args, "--resume")
+    assert code == 0, err
+    rows = (run / "log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["1", "2"]  # each epoch once, none trained twice
+    assert (run / "model.safetensors").is_file() and json.loads((run / "state.json").read_text())["oof_done"]
