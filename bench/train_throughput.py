@@ -116,16 +116,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = prepare(Path(tmp))
         source = "real Kvasir-SEG" if REAL.is_dir() else "synthetic"
-        bare, ours = OfficialLoop(data), engine(data, Path(tmp))
-        bare.train_epoch()  # warm-up
+        official, ours = OfficialLoop(data), engine(data, Path(tmp))
+        official.train_epoch()  # warm-up
         ours.train_epoch()
-        rates = [(images_per_second(bare.train_epoch), images_per_second(ours.train_epoch)) for _ in range(ROUNDS)]
+        rates = [(images_per_second(official.train_epoch), images_per_second(ours.train_epoch)) for _ in range(ROUNDS)]
     print(f"EffiSegNet-B0, {SIZE} px, batch {BATCH}, {IMAGES} {source} images, {THREADS} threads; "
           f"{ROUNDS} interleaved epochs each after a warm-up")
     for i, (b, o) in enumerate(rates, 1):
         print(f"  round {i}: official loop {b:.2f} images/s, train-fold {o:.2f} images/s, ratio {o / b:.2f}")
     print(f"median: official loop (decode + resize every step, {WORKERS} workers) "
-          f"{np.median([b for b, _ in rates]):.2f} images/s, train-fold engine {np.median([o for _, o in rates]):.2f} images/s, "
+          f"{np.median([b for b, _ in rates]):.2f} images/s, "
+          f"train-fold engine {np.median([o for _, o in rates]):.2f} images/s, "
           f"ratio {np.median([o / b for b, o in rates]):.2f}x")
 
 
