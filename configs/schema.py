@@ -39,6 +39,9 @@ class ModelConfig(Strict):
     tta: TTA = TTA.NONE
     trust_pickle: bool = False  # yolov8-seg: allow `weights:` to be an ultralytics .pt (a pickle: only files you trust)
     trainer_args: dict[str, Any] = {}  # yolov8-seg: further ultralytics training arguments (mosaic, close_mosaic, ...)
+    # yolov8-seg from random init: the boxes it starts with, in strides from the anchor to each side (ultralytics
+    # starts at 7.5, far larger than small objects at small input sizes, whose assignments then carry no signal)
+    box_prior: float | None = Field(None, gt=0, lt=7.5)
 
 
 class AugmentConfig(Strict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -27,7 +27,7 @@ from models import build_model
 from models.device import pick_device
 from models.predictors import build_predictor
 from models.run_folder import CURVES_FILE, LOG_FILE, RunFolder
-from models.yolo import offline_ultralytics
+from models.yolo import offline_ultralytics, set_box_prior
 from names import OptimizerName, SchedulerName
 from plots import plot_curves
 
@@ -104,10 +104,20 @@ def no_font_download() -> Iterator[None]:
         data_utils.check_font = original
 
 
-def start_from(trainer, state: dict[str, torch.Tensor]) -> None:
-    """Load `state` into ultralytics' freshly built network and its EMA copy."""
-    trainer.model.load_state_dict(state)
-    trainer.ema.ema.load_state_dict(state)
+def change_new_network(trainer, change: Callable[[torch.nn.Module], object]) -> None:
+    """Apply `change` to ultralytics' freshly built network and to its EMA copy."""
+    for network in (trainer.model, trainer.ema.ema):
+        change(network)
+
+
+def initial_change(config: MemberConfig, num_classes: int) -> Callable[[torch.nn.Module], object] | None:
+    """How a new run's network should start, unlike ultralytics' own: the user's weights, or smaller boxes."""
+    if config.model.weights is not None:  # read as for any member
+        state = build_model(config.model, num_classes).state_dict()
+        return lambda network: network.load_state_dict(state)
+    if config.model.box_prior is not None:
+        return lambda network: set_box_prior(network, config.model.box_prior)
+    return None
 
 
 def ultralytics_log(results_csv: Path) -> list[dict]:
@@ -150,9 +160,9 @@ def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) 
         else:
             scale = config.model.params.get("scale", "n")
             yolo = YOLO(f"yolov8{scale}-seg.yaml", task="segment")
-            if config.model.weights is not None:  # start from the user's weights (read as for any member)
-                start = build_model(config.model, len(task.classes)).state_dict()
-                yolo.add_callback("on_pretrain_routine_end", lambda trainer: start_from(trainer, start))
+            change = initial_change(config, len(task.classes))
+            if change is not None:
+                yolo.add_callback("on_pretrain_routine_end", lambda trainer: change_new_network(trainer, change))
             yolo.train(**arguments)
     model = build_model(config.model, len(task.classes), with_pretrained=False)
     model.load_state_dict(yolo.model.float().state_dict())

@@ -46,6 +46,20 @@ def yolov8_seg(num_classes: int = 1, scale: str = "n", pretrained: bool = False)
     return SegmentationModel(f"yolov8{scale}-seg.yaml", nc=num_classes, verbose=False)
 
 
+def set_box_prior(model: nn.Module, strides: float) -> None:
+    """Start every box at `strides` (in the head's stride units) from its anchor on each side: the box
+    head's bias decays over the distribution-focal-loss bins so that their expected value is `strides`."""
+    head = model.model[-1]
+    bins = torch.arange(head.reg_max, dtype=torch.float64)
+    low, high = 1e-3, 1e3  # decay length: expected bin rises with it from 0 towards (reg_max - 1) / 2
+    for _ in range(100):
+        decay = (low * high) ** 0.5
+        weights = torch.exp(-bins / decay)
+        low, high = (decay, high) if float((bins * weights).sum() / weights.sum()) < strides else (low, decay)
+    for box in head.one2many["box_head"]:
+        box[-1].bias.data[:] = (-bins / decay).repeat(4).to(box[-1].bias.dtype)
+
+
 def fitted_shape(shape: tuple[int, int], size: int) -> tuple[int, int]:
     """`shape` scaled so that its longer side is `size`."""
     scale = size / max(shape)

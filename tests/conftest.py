@@ -6,7 +6,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from data.synthetic import make_handbone, make_kvasir  # noqa: E402
+from configs.schema import MemberConfig, load_config  # noqa: E402
+from data import get_task  # noqa: E402
+from data.synthetic import make_handbone, make_handbone_holdout, make_kvasir  # noqa: E402
+from folds.engine import FoldResult, train_fold  # noqa: E402
+from folds.split import make_splits, write_splits  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +22,35 @@ def handbone_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def kvasir_root(tmp_path_factory) -> Path:
     return make_kvasir(tmp_path_factory.mktemp("kvasir"), train=12, validation=4, test=4, size=64, seed=2)
+
+
+@pytest.fixture(scope="session")
+def hands(tmp_path_factory):
+    """Six patients at 256 px split into two folds by patient, and a two-patient holdout."""
+    work = tmp_path_factory.mktemp("hands")
+    data = make_handbone(work / "data", patients=6, test_patients=0, size=256, seed=5)
+    holdout = make_handbone_holdout(work / "holdout", patients=2, size=256, seed=6)
+    write_splits(make_splits(get_task("handbone", data), k=2), work / "splits.json")
+    return work, data, holdout
+
+
+@pytest.fixture(scope="session")
+def hand_config(hands):
+    """`configs/handbone/<name>.yaml` on the `hands` folds, its run folder `<work>/<name>`, with overrides."""
+    work, data, _ = hands
+
+    def config(name: str, *overrides: str) -> MemberConfig:
+        return load_config(ROOT / f"configs/handbone/{name}.yaml", MemberConfig,
+                           [f"data.root={data}", f"data.splits={work / 'splits.json'}", f"run.dir={work / name}",
+                            *overrides])
+
+    return config
+
+
+@pytest.fixture(scope="session")
+def swin_run(hand_config) -> FoldResult:
+    """The tiny SwinUNETR member at 128 px, its config's own epochs, fold 0 of `hands`."""
+    return train_fold(hand_config("tiny_swinunetr", "data.image_size=128"), fold=0, quiet=True)
 
 
 @pytest.fixture

@@ -8,14 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from configs.schema import EnsembleConfig, MemberConfig, load_config
+from configs.schema import EnsembleConfig, load_config
 from data import get_task
-from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
 from ensemble.thresholds import tune_thresholds
 from errors import UserError
 from folds.engine import train_fold, training_set
-from folds.split import make_splits, write_splits
 from submit.rle import decode
 from submit.score import score_csv, validate_csv
 from submit.submission import read_submission
@@ -34,32 +32,10 @@ def labelled_copy(source: Path, cases: list[str], target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def hands(tmp_path_factory):
-    """Six patients at 256 px split into two folds by patient, and a two-patient holdout."""
-    work = tmp_path_factory.mktemp("crops")
-    data = make_handbone(work / "data", patients=6, test_patients=0, size=256, seed=5)
-    holdout = make_handbone_holdout(work / "holdout", patients=2, size=256, seed=6)
-    write_splits(make_splits(get_task("handbone", data), k=2), work / "splits.json")
-    return work, data, holdout
-
-
-def swin_config(work: Path, data: Path, *overrides: str) -> MemberConfig:
-    return load_config(ROOT / "configs/handbone/tiny_swinunetr.yaml", MemberConfig,
-                       [f"data.root={data}", f"data.splits={work / 'splits.json'}", f"run.dir={work / 'swin'}",
-                        *overrides])
-
-
-@pytest.fixture(scope="module")
-def swin_run(hands):
-    """The tiny SwinUNETR member, its config's own epochs, fold 0."""
-    work, data, _ = hands
-    return train_fold(swin_config(work, data, "data.image_size=128"), fold=0, quiet=True)
-
-
-def test_crops_cut_image_and_mask_at_the_same_native_place(hands):
-    work, data, _ = hands
-    config = swin_config(work, data, "data.image_size=64", "data.crops_per_image=6", "data.foreground_share=0.5")
+def test_crops_cut_image_and_mask_at_the_same_native_place(hands, hand_config):
+    _, data, _ = hands
+    config = hand_config("tiny_swinunetr", "data.image_size=64", "data.crops_per_image=6",
+                         "data.foreground_share=0.5")
     task = get_task("handbone", data)
     cases = task.labelled_cases()[:2]
     crops = training_set(config, task, cases, transform=None, quiet=True)
@@ -76,22 +52,22 @@ def test_crops_cut_image_and_mask_at_the_same_native_place(hands):
         np.testing.assert_array_equal(task.read_mask(cases[index // 6])[:, y:y + 64, x:x + 64], mask.numpy().astype(bool))
 
 
-def test_foreground_share_centres_crops_on_bones(hands):
+def test_foreground_share_centres_crops_on_bones(hands, hand_config):
     """32-px crops of 256-px hands: centred on a bone they always hold one; uniform ones often hold none."""
-    work, data, _ = hands
+    _, data, _ = hands
     task = get_task("handbone", data)
     empty = {}
     for share in (1.0, 0.0):
-        config = swin_config(work, data, "data.image_size=32", "data.crops_per_image=40", f"data.foreground_share={share}")
+        config = hand_config("tiny_swinunetr", "data.image_size=32", "data.crops_per_image=40",
+                             f"data.foreground_share={share}")
         crops = training_set(config, task, task.labelled_cases()[:2], transform=None, quiet=True)
         empty[share] = np.mean([not crops[i][1].any() for i in range(len(crops))])
     assert empty[1.0] == 0 and empty[0.0] > 0.2
 
 
-def test_crops_need_sliding_window_inference(hands):
-    work, data, _ = hands
+def test_crops_need_sliding_window_inference(hand_config):
     with pytest.raises(UserError, match="sliding_window"):
-        swin_config(work, data, "model.inference=resize")
+        hand_config("tiny_swinunetr", "model.inference=resize")
 
 
 def test_swinunetr_trains_on_crops_and_beats_chance_on_held_out_hands(swin_run, hands):
@@ -139,15 +115,15 @@ def test_resize_and_sliding_window_members_vote_together(swin_run, hands):
     assert validate_csv("handbone", run_ensemble(config, quiet=True), holdout) == 4
 
 
-def test_bounded_oof_tunes_the_thresholds_of_full_size_oof(swin_run, hands):
+def test_bounded_oof_tunes_the_thresholds_of_full_size_oof(swin_run, hands, hand_config):
     """The same weights' OOF kept at 256 px (the image size) and at train.oof_size=128 (written by
     resuming a copy of the finished run): the thresholds tuned from the bounded OOF score, on the
     full-size OOF, as well as those tuned from it."""
     work, data, holdout = hands
     bounded = work / "swin_bounded"
     shutil.copytree(swin_run.run_dir.parent, bounded)
-    train_fold(swin_config(work, data, "data.image_size=128", "train.oof_size=128", f"run.dir={bounded}"), fold=0,
-               resume=True, quiet=True)
+    train_fold(hand_config("tiny_swinunetr", "data.image_size=128", "train.oof_size=128", f"run.dir={bounded}"),
+               fold=0, resume=True, quiet=True)
     tuned = {}
     for label, run, side in (("full", swin_run.run_dir, 256), ("bounded", bounded / "fold0", 128)):
         assert {np.load(p).shape for p in (run / "oof").iterdir()} == {(29, side, side)}
