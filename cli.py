@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--worst", type=int, default=4, help="overlays of this many worst images")
     analyze.add_argument("--near", type=float, default=3.0, help="boundary band in pixels for the boundary error")
 
-    demo = add("demo", cmd_demo, "synthetic data, 2 folds, 2 members, ensemble, CSV, score")
+    demo = add("demo", cmd_demo, "synthetic data, 2 folds of each of the four families, ensemble, CSV, score")
     demo.add_argument("--workdir", default="demo_runs")
     return parser
 

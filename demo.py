@@ -1,5 +1,6 @@
-"""`demo`: synthetic hand-bone data -> split -> 2 folds x 2 members -> ensemble (uniform, and tuned per
-class by tune-ensemble) -> validate -> score -> analyze reports."""
+"""`demo`: synthetic hand-bone data -> split -> 2 folds of each family (UNet++, EffiSegNet, SwinUNETR,
+YOLOv8-seg) -> ensemble (uniform, and tuned per class by tune-ensemble) -> validate -> score -> analyze
+reports."""
 from __future__ import annotations
 
 import shutil
@@ -20,7 +21,8 @@ from submit.analyze import analyze
 from submit.score import score_csv, validate_csv
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
-MEMBERS = ("handbone/tiny.yaml", "handbone/tiny_effisegnet.yaml")
+MEMBERS = ("handbone/tiny.yaml", "handbone/tiny_effisegnet.yaml", "handbone/tiny_swinunetr.yaml",
+           "handbone/tiny_yolo.yaml")
 FOLDS = 2
 
 
@@ -68,8 +70,7 @@ def run_demo(workdir: Path, quiet: bool = False) -> None:
     for member in MEMBERS:
         name = f"handbone_{Path(member).stem}"
         config = load_config(CONFIGS / member, MemberConfig,
-                             [f"data.root={data}", f"data.splits={splits}", f"run.dir={workdir / name}",
-                              ])
+                             [f"data.root={data}", f"data.splits={splits}", f"run.dir={workdir / name}"])
         for fold in range(FOLDS):
             t0 = time.perf_counter()
             result = train_fold(config, fold, quiet=quiet)

@@ -140,6 +140,27 @@ def test_yolo_members_vote_beside_torch_members_on_both_tasks(yolo_runs, kvasir_
     assert len(list((tmp_path / "kvasir_masks").glob("*.png"))) == 4
 
 
+def test_all_four_families_vote_into_a_valid_kvasir_csv_and_masks(yolo_runs, kvasir_root, tmp_path, run_cli):
+    """UNet++, EffiSegNet and SwinUNETR (one epoch each, on the YOLO member's folds) beside the YOLO member."""
+    runs, _ = yolo_runs
+    splits = runs["kvasir"].parents[1] / "kvasir_splits.json"
+    members = [runs["kvasir"]]
+    for family in ("tiny", "tiny_effisegnet", "tiny_swinunetr"):
+        code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / f"configs/kvasir/{family}.yaml", "--fold",
+                               "0", "--set", f"data.root={kvasir_root}", f"data.splits={splits}",
+                               f"run.dir={tmp_path / family}", "train.epochs=1")
+        assert code == 0, err
+        members.append(tmp_path / family / "fold0")
+    csv = tmp_path / "zoo.csv"
+    code, _, err = run_cli("--quiet", "ensemble", "--config", ROOT / "configs/ensemble/kvasir.yaml", "--set",
+                           f"members=[{', '.join(map(str, members))}]", f"data.root={kvasir_root / 'test'}",
+                           f"output.csv={csv}")
+    assert code == 0, err
+    assert validate_csv("kvasir", csv, kvasir_root / "test") == 4
+    masks = sorted((tmp_path / "zoo_masks").glob("*.png"))
+    assert len(masks) == 4 and {cv2.imread(str(m), cv2.IMREAD_GRAYSCALE).shape for m in masks} == {(64, 64)}
+
+
 def test_a_pickled_checkpoint_needs_trust_pickle(yolo_runs):
     runs, _ = yolo_runs
     last = runs["kvasir"] / "ultralytics" / "weights" / "last.pt"
