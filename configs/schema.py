@@ -8,7 +8,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from errors import UserError
-from names import TTA, Inference, LossTerm, OptimizerName, Sampling, SchedulerName, TaskName, choices
+from names import TTA, Inference, LossTerm, ModelFamily, OptimizerName, Sampling, SchedulerName, TaskName, choices
 
 
 class Strict(BaseModel):
@@ -42,6 +42,12 @@ class ModelConfig(Strict):
     # yolov8-seg from random init: the boxes it starts with, in strides from the anchor to each side (ultralytics
     # starts at 7.5, far larger than small objects at small input sizes, whose assignments then carry no signal)
     box_prior: float | None = Field(None, gt=0, lt=7.5)
+
+    @model_validator(mode="after")
+    def _ultralytics_keys_need_yolo(self) -> "ModelConfig":
+        if self.name != ModelFamily.YOLOV8_SEG and (self.trainer_args or self.box_prior is not None):
+            raise ValueError(f"trainer_args and box_prior are yolov8-seg keys; {self.name} trains in our engine")
+        return self
 
 
 class AugmentConfig(Strict):
@@ -225,5 +231,5 @@ def validate_config(raw: dict, schema: type[Config], source: str) -> Config:
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
         raise UserError(f"config {source}: {key}: {message}") from None

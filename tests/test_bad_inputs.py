@@ -150,6 +150,9 @@ CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
     ("train: unknown loss", lambda i: i.train("train.loss={hinge: 1}"), "unknown loss term 'hinge'"),
     ("train: crops without sliding window", lambda i: i.train("data.sampling=crops"), "sliding_window"),
     ("train: negative learning rate", lambda i: i.train("optim.lr=-1"), "optim.lr"),
+    ("train: yolo key on a torch member", lambda i: i.train("model.box_prior=0.5"), "box_prior are yolov8-seg keys"),
+    ("train: box prior past ultralytics' start", lambda i: i.train("model.name=yolov8-seg", "model.box_prior=8"),
+     "model.box_prior"),
     # train-fold: model options the libraries reject, devices
     ("train: unknown model", lambda i: i.train("model.name=unet9"), "model.name: unknown model 'unet9'"),
     ("train: unknown smp encoder", lambda i: i.train("model.name=unetplusplus", "model.params={encoder_name: resnet999}"),

@@ -8,7 +8,7 @@ import torch
 from configs.schema import EnsembleConfig, load_config
 from ensemble.run import run_ensemble
 from folds.engine import train_fold
-from submit.score import score_csv
+from submit.score import score_csv, validate_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED_HERE = ("tiny", "tiny_effisegnet", "tiny_yolo")  # tiny_swinunetr is the shared `swin_run`
@@ -23,11 +23,14 @@ def zoo(hand_config, swin_run) -> dict[str, Path]:
 
 
 def holdout_dice(hands, members: list[Path], csv_name: str) -> float:
+    """Soft-vote `members` over the holdout hands into a CSV, check it is valid and score it."""
     work, _, holdout = hands
     config = load_config(ROOT / "configs/ensemble/handbone.yaml", EnsembleConfig,
                          [f"members=[{', '.join(map(str, members))}]", f"data.root={holdout}",
                           f"output.csv={work / csv_name}", "thresholds=0.5"])
-    return score_csv("handbone", run_ensemble(config, quiet=True), holdout, quiet=True).mean_dice
+    csv = run_ensemble(config, quiet=True)
+    assert validate_csv("handbone", csv, holdout) == 4
+    return score_csv("handbone", csv, holdout, quiet=True).mean_dice
 
 
 @pytest.mark.parametrize("name", [*TRAINED_HERE, "tiny_swinunetr"])
