@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(PY) bench/ensemble_throughput.py
 	$(PY) bench/ensemble_postprocess.py
 	$(PY) bench/train_throughput.py
+	$(PY) bench/channels_last.py
 	$(PY) bench/analyze_report.py
 
 clean:

@@ -70,8 +70,8 @@ def test_crops_need_sliding_window_inference(hand_config):
         hand_config("tiny_swinunetr", "model.inference=resize")
 
 
-def test_swinunetr_trains_on_crops_and_beats_chance_on_held_out_hands(swin_run, hands):
-    work, _, holdout = hands
+def test_swinunetr_trains_on_crops_and_leaves_its_artefacts(swin_run):
+    """Its Dice on held-out hands is checked beside the other families in test_zoo.py."""
     run = swin_run.run_dir
     for name in ("model.safetensors", "state.json", "optimizer.pt", "log.csv"):
         assert (run / name).is_file()
@@ -79,10 +79,6 @@ def test_swinunetr_trains_on_crops_and_beats_chance_on_held_out_hands(swin_run, 
         losses = [float(row["loss"]) for row in csv.DictReader(handle)]
     assert len(losses) == 8 and losses[-1] < losses[0]
     assert len(list((run / "oof").iterdir())) == 6  # three patients, two hands each
-    config = load_config(ROOT / "configs/ensemble/handbone.yaml", EnsembleConfig,
-                         [f"members=[{run}]", f"data.root={holdout}", f"output.csv={work / 'holdout.csv'}"])
-    csv_path = run_ensemble(config, quiet=True)
-    assert score_csv("handbone", csv_path, holdout, quiet=True).mean_dice > 0.05
 
 
 def test_validation_dice_is_the_dice_of_the_ensembles_prediction(swin_run, hands):
