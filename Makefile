@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-cache-dir --upgrade pip
+	$(PY) -m pip install --quiet --no-cache-dir torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet --no-cache-dir -r requirements.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
