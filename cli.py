@@ -111,6 +111,14 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     print(out / "index.html")
 
 
+def cmd_import_weights(args: argparse.Namespace) -> None:
+    from configs.schema import MemberConfig, load_config
+    from models.import_weights import import_weights
+
+    config = load_config(args.config, MemberConfig, args.set)
+    print(import_weights(Path(args.weights), config, Path(args.out)))
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from demo import run_demo
 
@@ -193,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", default="report")
     analyze.add_argument("--worst", type=int, default=4, help="overlays of this many worst images")
     analyze.add_argument("--near", type=float, default=3.0, help="boundary band in pixels for the boundary error")
+
+    weights = add("import-weights", cmd_import_weights, "map another implementation's weights onto a member's "
+                  "network or encoder; write safetensors and a JSON sidecar")
+    weights.add_argument("--weights", required=True, help="source state dict (.safetensors or tensors-only torch file)")
+    weights.add_argument("--config", required=True, help="the member config whose network receives them")
+    weights.add_argument("--out", required=True, help="FILE.safetensors (and FILE.json beside it)")
+    weights.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
 
     demo = add("demo", cmd_demo, "synthetic data, 2 folds of each of the four families, ensemble, CSV, score")
     demo.add_argument("--workdir", default="demo_runs")

@@ -36,6 +36,8 @@ class ModelFamily(StrEnum):
     """Families of the zoo; EffiSegNet registers one name per variant (`effisegnet-b0` ...)."""
 
     EFFISEGNET = "effisegnet"
+    EFFISEGNET_TIMM = "effisegnet-timm"
+    SMP = "smp"
     UNETPLUSPLUS = "unetplusplus"
     SWINUNETR = "swinunetr"
     YOLOV8_SEG = "yolov8-seg"

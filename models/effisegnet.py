@@ -7,9 +7,10 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import timm
 from monai.networks.nets import EfficientNetBNFeatures
 
-from models import register
+from models.registry import register
 from names import ModelFamily
 from models.pretrained import hub_download_guard
 
@@ -52,23 +53,19 @@ class StageProjection(nn.Module):
         return self.bn(self.relu(self.conv(x)))
 
 
-class EffiSegNet(nn.Module):
-    """EffiSegNet-B{0..7}. The encoder keeps MONAI's unused conv head, as the published model does."""
+class EffiSegNetDecoder(nn.Module):
+    """The published decoder over any encoder returning five feature maps (`self.encoder` of a subclass)."""
 
-    def __init__(self, variant: int = 0, ch: int = 32, num_classes: int = 1, pretrained: bool = False,
-                 deep_supervision: bool = False, bn_momentum: float = 0.01):
-        super().__init__()
-        with hub_download_guard(f"efficientnet-b{variant}"):
-            self.encoder = EfficientNetBNFeatures(model_name=f"efficientnet-b{variant}", pretrained=pretrained,
-                                                  norm=("batch", {"eps": 1e-3, "momentum": bn_momentum}))
-        for unused in ("_avg_pooling", "_dropout", "_fc"):
-            delattr(self.encoder, unused)
-        self.stages = nn.ModuleList(StageProjection(c, ch) for c in STAGE_CHANNELS[variant])
+    encoder: nn.Module
+
+    def build_decoder(self, stage_channels: tuple[int, ...], ch: int, num_classes: int,
+                      deep_supervision: bool) -> None:
+        self.stages = nn.ModuleList(StageProjection(c, ch) for c in stage_channels)
         self.bn = nn.BatchNorm2d(ch)
         self.ghost1 = GhostModule(ch, ch)
         self.ghost2 = GhostModule(ch, ch)
         self.head = nn.Conv2d(ch, num_classes, 1, bias=False)
-        self.deep_heads = (nn.ModuleList(nn.Conv2d(ch, num_classes, 1, bias=False) for _ in STAGE_CHANNELS[variant])
+        self.deep_heads = (nn.ModuleList(nn.Conv2d(ch, num_classes, 1, bias=False) for _ in stage_channels)
                            if deep_supervision else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
@@ -80,8 +77,42 @@ class EffiSegNet(nn.Module):
         return out
 
 
+class EffiSegNet(EffiSegNetDecoder):
+    """EffiSegNet-B{0..7}. The encoder keeps MONAI's unused conv head, as the published model does."""
+
+    def __init__(self, variant: int = 0, ch: int = 32, num_classes: int = 1, pretrained: bool = False,
+                 deep_supervision: bool = False, bn_momentum: float = 0.01):
+        super().__init__()
+        with hub_download_guard(f"efficientnet-b{variant}"):
+            self.encoder = EfficientNetBNFeatures(model_name=f"efficientnet-b{variant}", pretrained=pretrained,
+                                                  norm=("batch", {"eps": 1e-3, "momentum": bn_momentum}))
+        for unused in ("_avg_pooling", "_dropout", "_fc"):
+            delattr(self.encoder, unused)
+        self.build_decoder(STAGE_CHANNELS[variant], ch, num_classes, deep_supervision)
+
+
+class EffiSegNetTimm(EffiSegNetDecoder):
+    """The EffiSegNet decoder on a timm `features_only` encoder with five stages (any stride-2..32 backbone)."""
+
+    def __init__(self, encoder: str = "tf_efficientnet_lite0", ch: int = 32, num_classes: int = 1,
+                 pretrained: bool = False, deep_supervision: bool = False):
+        super().__init__()
+        with hub_download_guard(encoder):
+            self.encoder = timm.create_model(encoder, features_only=True, pretrained=pretrained)
+        channels = tuple(self.encoder.feature_info.channels())
+        if len(channels) != 5:
+            raise ValueError(f"encoder {encoder} has {len(channels)} feature stages; the decoder needs 5")
+        self.build_decoder(channels, ch, num_classes, deep_supervision)
+
+
 @register(*(f"{ModelFamily.EFFISEGNET}-b{i}" for i in range(8)))
 def effisegnet(name: str, ch: int = 32, num_classes: int = 1, pretrained: bool = False,
                deep_supervision: bool = False, bn_momentum: float = 0.01) -> EffiSegNet:
     """`bn_momentum` is the encoder's (MONAI's default 0.01); raise it for very short runs."""
     return EffiSegNet(int(name[-1]), ch, num_classes, pretrained, deep_supervision, bn_momentum)
+
+
+@register(ModelFamily.EFFISEGNET_TIMM)
+def effisegnet_timm(num_classes: int = 1, encoder: str = "tf_efficientnet_lite0", ch: int = 32,
+                    pretrained: bool = False, deep_supervision: bool = False) -> EffiSegNetTimm:
+    return EffiSegNetTimm(encoder, ch, num_classes, pretrained, deep_supervision)

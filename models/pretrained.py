@@ -55,14 +55,31 @@ def trusted_pickle(path: Path) -> dict[str, torch.Tensor]:
     return network.float().state_dict() if network is not None else checkpoint
 
 
+def timm_backbones(model: nn.Module) -> list[str]:
+    """The timm architecture names of the backbones inside a network (an smp `tu-` encoder, effisegnet-timm)."""
+    return [module.pretrained_cfg["architecture"] for module in model.modules()
+            if isinstance(getattr(module, "pretrained_cfg", None), dict) and "architecture" in module.pretrained_cfg]
+
+
+def _fits(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], keys) -> bool:
+    return all(k in own and k in state and own[k].shape == state[k].shape for k in keys)
+
+
 def load_weights(model: nn.Module, path: Path, trust_pickle: bool = False) -> None:
-    """Load a whole-model or encoder-only state dict; refuse one for another architecture."""
+    """Load a whole-model or encoder state dict (all of its tensors), or a timm backbone's full state
+    dict (from `import-weights`; its classifier, which the features-only backbone lacks, is left out);
+    refuse one for another architecture."""
     state = read_state_dict(path, trust_pickle)
-    for target in (model, getattr(model, "encoder", None)):
-        if target is None:
-            continue
+    encoder = getattr(model, "encoder", None)
+    backbones = [m for m in model.modules() if isinstance(getattr(m, "pretrained_cfg", None), dict)]
+    for target in [model, *([encoder] if isinstance(encoder, nn.Module) else [])]:
         own = target.state_dict()
-        if state.keys() <= own.keys() and all(own[k].shape == v.shape for k, v in state.items()):
+        if state and _fits(own, state, state):
             target.load_state_dict(state, strict=False)
+            return
+    for target in backbones:
+        own = target.state_dict()
+        if _fits(own, state, own):
+            target.load_state_dict({k: state[k] for k in own})
             return
     raise UserError(f"weights {path} do not fit this architecture (keys or shapes differ)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from monai.networks.nets import SwinUNETR
 
 from errors import UserError
-from models import register
+from models.registry import register
 from names import ModelFamily
 
 

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from errors import UserError
-from models import register
+from models.registry import register
 from models.device import autocast
 from names import ModelFamily
 

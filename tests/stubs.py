@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-import models
+import models.registry
 from configs.schema import MemberConfig
 from data.augment import IMAGENET_MEAN, IMAGENET_STD
 from models.run_folder import RunFolder
@@ -64,8 +64,8 @@ def local_conv_probs(image: np.ndarray, num_classes: int = 1, kernel: int = 3, s
     return 1 / (1 + np.exp(-logits))
 
 
-models.register("stub-fixed")(FixedLogits)
-models.register("stub-conv")(LocalConv)
+models.registry.register("stub-fixed")(FixedLogits)
+models.registry.register("stub-conv")(LocalConv)
 
 
 def make_run(path: Path, task: str, classes: tuple[str, ...], model: nn.Module, name: str, params: dict,

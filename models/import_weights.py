@@ -1,0 +1,81 @@
+"""`import-weights`: a state dict from another implementation mapped onto a member's network, its
+encoder, or the encoder's timm backbone (classifier included), by name when the names agree and
+otherwise by module order and shape; written as safetensors in the target's names with a JSON sidecar."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn as nn
+from safetensors.torch import save_file
+
+import atomic
+from configs.schema import MemberConfig
+from errors import UserError
+from models import build_model
+from models.pretrained import read_state_dict, timm_backbones
+
+SIDECAR_SUFFIX = ".json"
+
+
+def import_targets(model: nn.Module) -> list[tuple[str, dict[str, torch.Tensor]]]:
+    """(label, state dict) of what a source may map onto, most specific last."""
+    targets = [("the whole network", model.state_dict())]
+    if isinstance(getattr(model, "encoder", None), nn.Module):
+        targets.append(("the encoder", model.encoder.state_dict()))
+    for architecture in dict.fromkeys(timm_backbones(model)):
+        targets.append((f"timm {architecture}", timm.create_model(architecture, pretrained=False).state_dict()))
+    return targets
+
+
+def name_mapping(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Target name -> source name: the same names, or pairs in module order with equal shapes."""
+    if source.keys() == target.keys():
+        pairs = [(name, name) for name in target]
+    else:
+        pairs = list(zip(target, source))
+    for target_name, source_name in pairs:
+        if tuple(target[target_name].shape) != tuple(source[source_name].shape):
+            raise UserError(f"weights do not fit: {source_name} {tuple(source[source_name].shape)} against "
+                            f"{target_name} {tuple(target[target_name].shape)}")
+    return dict(pairs)
+
+
+def choose_target(source: dict[str, torch.Tensor], model: nn.Module, path: Path
+                  ) -> tuple[str, dict[str, torch.Tensor]]:
+    targets = import_targets(model)
+    fitting = [t for t in targets if len(t[1]) == len(source)]
+    if not fitting:
+        counts = ", ".join(f"{label} {len(state)}" for label, state in targets)
+        raise UserError(f"weights {path} hold {len(source)} tensors; the member has {counts}: another architecture")
+    return fitting[-1]
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def import_weights(source_path: Path, config: MemberConfig, out: Path) -> Path:
+    """Map `source_path` onto the member of `config`; write `out` (safetensors) and its sidecar."""
+    source_path, out = Path(source_path), Path(out)
+    if out.suffix != ".safetensors":
+        raise UserError(f"--out {out}: name a .safetensors file")
+    for path in (out, out.with_suffix(SIDECAR_SUFFIX)):
+        atomic.check_target(path)
+    source = {k: v for k, v in read_state_dict(source_path).items() if isinstance(v, torch.Tensor)}
+    model = build_model(config.model.model_copy(update={"weights": None, "pretrained": False}), 1)
+    label, target = choose_target(source, model, source_path)
+    mapping = name_mapping(source, target)
+    with atomic.atomic_path(out) as tmp:
+        save_file({name: source[mapping[name]].contiguous() for name in target}, str(tmp))
+    sidecar = {"source": str(source_path.resolve()), "sha256": file_digest(source_path), "target": label,
+               "model": config.model.name, "tensors": len(mapping), "mapping": mapping}
+    atomic.write_text(out.with_suffix(SIDECAR_SUFFIX), json.dumps(sidecar, indent=1))
+    return out
