@@ -37,7 +37,7 @@ def cmd_train_fold(args: argparse.Namespace) -> None:
     from configs.schema import MemberConfig, load_config
 
     config = load_config(args.config, MemberConfig, args.set)
-    from folds.engine import train_fold
+    from folds.train import train_fold
 
     result = train_fold(config, args.fold, resume=args.resume, quiet=args.quiet)
     if result.is_main:
@@ -47,7 +47,6 @@ def cmd_train_fold(args: argparse.Namespace) -> None:
 def cmd_ensemble(args: argparse.Namespace) -> None:
     from configs.schema import EnsembleConfig, load_config
     from ensemble.run import run_ensemble
-
     from ensemble.shards import Shard
 
     config = load_config(args.config, EnsembleConfig, args.set)
@@ -66,7 +65,7 @@ def cmd_merge(args: argparse.Namespace) -> None:
 
 def cmd_tune_thresholds(args: argparse.Namespace) -> None:
     from configs.schema import EnsembleConfig, load_config
-    from ensemble.thresholds import tune_thresholds
+    from ensemble.tune import tune_thresholds
 
     config = load_config(args.config, EnsembleConfig, args.set)
     print(tune_thresholds(config, Path(args.out), quiet=args.quiet))
@@ -74,7 +73,7 @@ def cmd_tune_thresholds(args: argparse.Namespace) -> None:
 
 def cmd_tune_ensemble(args: argparse.Namespace) -> None:
     from configs.schema import EnsembleConfig, load_config
-    from ensemble.selection import tune_ensemble
+    from ensemble.tune import tune_ensemble
 
     config = load_config(args.config, EnsembleConfig, args.set)
     tuning = tune_ensemble(config, Path(args.out), quiet=args.quiet)
@@ -90,7 +89,7 @@ def cmd_vote(args: argparse.Namespace) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    from submit.score import validate_csv
+    from submit.validate import validate_csv
 
     count = validate_csv(args.task, args.csv, args.images)
     print(f"{args.csv}: valid ({count} images)")
@@ -105,7 +104,7 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
-    from submit.analyze import analyze
+    from report.analyze import analyze
 
     out = analyze(args.task, args.out, args.csv, args.runs, args.data_root, args.worst, args.near, quiet=args.quiet)
     print(out / "index.html")

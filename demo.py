@@ -12,13 +12,14 @@ from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
 from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
-from ensemble.selection import tune_ensemble
+from ensemble.tune import tune_ensemble
 from errors import UserError
-from folds.engine import train_fold
 from folds.split import make_splits, write_splits
+from folds.train import train_fold
 from names import TaskName
-from submit.analyze import analyze
-from submit.score import score_csv, validate_csv
+from report.analyze import analyze
+from submit.score import score_csv
+from submit.validate import validate_csv
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 MEMBERS = ("handbone/tiny.yaml", "handbone/tiny_effisegnet.yaml", "handbone/tiny_swinunetr.yaml",

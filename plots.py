@@ -28,7 +28,8 @@ def save_figure(fig, path: Path) -> Path:
 def read_log(path: Path) -> list[dict[str, float | None]]:
     """A run's log.csv as rows of floats (None where a value is blank)."""
     with open(path, newline="") as handle:
-        return [{k: float(v) if v not in ("", None) else None for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [{k: float(v) if v not in ("", None) else None for k, v in row.items()}
+                for row in csv.DictReader(handle)]
 
 
 def plot_curves(log_path: Path, out: Path, title: str) -> Path:

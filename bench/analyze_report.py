@@ -13,8 +13,8 @@ from common import median_seconds
 
 from data import get_task
 from data.synthetic import make_handbone
-from submit.analyze import analyze
-from submit.boundary import boundary_stats, edge_stats
+from report.analyze import analyze
+from report.boundary import boundary_stats, edge_stats
 from submit.submission import write_submission
 
 SIZE, PATIENTS = 2048, 5

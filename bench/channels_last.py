@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import time
 
+import common  # noqa: F401  (puts the project on sys.path)
 import numpy as np
 import torch
-
-import common  # noqa: F401  (puts the project on sys.path)
 
 import models
 from models.losses import CombinedLoss

@@ -75,7 +75,8 @@ def main() -> None:
     print(f"{MEMBERS} members x {CLASSES}x{GRID}x{GRID} logits -> {CLASSES}x{FULL}x{FULL} masks -> RLE, per image")
     print(f"baseline: {base['seconds']:.3f} s, peak RSS {base['rss_mb']:.0f} MB")
     print(f"ours:     {mine['seconds']:.3f} s, peak RSS {mine['rss_mb']:.0f} MB")
-    print(f"speed-up: {base['seconds'] / mine['seconds']:.1f}x   memory: {mine['rss_mb'] / base['rss_mb']:.2f} of baseline")
+    print(f"speed-up: {base['seconds'] / mine['seconds']:.1f}x   "
+          f"memory: {mine['rss_mb'] / base['rss_mb']:.2f} of baseline")
     print(f"mask agreement (Dice over all classes): {agreement:.5f}   identical RLE rows: {identical}/{CLASSES}")
     runs = np.mean([len(r.split()) // 2 for r in mine["rows"]])
     t_ours = median_seconds(lambda: [encode(m) for m in masks_o]) / CLASSES

@@ -26,7 +26,7 @@ from data.handbone import CLASSES  # noqa: E402
 from data.synthetic import make_handbone  # noqa: E402
 from ensemble.run import run_ensemble  # noqa: E402
 from models import build_model  # noqa: E402
-from models.run_folder import RunFolder  # noqa: E402
+from models.run_folder import RunFolder, RunState  # noqa: E402
 
 MEMBERS = {
     "effisegnet_b0": {"name": "effisegnet-b0", "params": {"ch": 32}, "image_size": 256},
@@ -46,7 +46,7 @@ def make_member(folder: Path, spec: dict, sw_batch_size: int) -> None:
     torch.manual_seed(0)
     run = RunFolder(folder)
     run.save_weights(build_model(config.model, len(CLASSES), with_pretrained=False))
-    run.write_state({"config": config.model_dump(mode="json"), "classes": list(CLASSES), "val_cases": []})
+    run.write_state(RunState(config=config, classes=list(CLASSES)))
 
 
 def timed_run(work: Path, side: str, batch_size: int, data: Path) -> tuple[float, bytes]:
@@ -82,7 +82,8 @@ def main() -> None:
     print(f"{images} images of 1024x1024, members: {', '.join(MEMBERS)}; {args.threads} threads, "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
     print(f"baseline (one image at a time, 1 window per forward): {images / base_seconds:.3f} images/s")
-    print(f"ours (batch {args.batch}, prefetch, sw_batch_size {args.sw_batch}):        {images / our_seconds:.3f} images/s")
+    print(f"ours (batch {args.batch}, prefetch, sw_batch_size {args.sw_batch}):        "
+          f"{images / our_seconds:.3f} images/s")
     print(f"ratio: {base_seconds / our_seconds:.2f}x   identical CSVs: {base_csv == our_csv}")
 
 

@@ -19,15 +19,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import median_seconds  # noqa: E402
 
 from configs.schema import MemberConfig, load_config  # noqa: E402
-from data.synthetic import make_handbone  # noqa: E402
 from data import get_task  # noqa: E402
+from data.synthetic import make_handbone  # noqa: E402
 from models import build_model  # noqa: E402
 from models.predictors import build_predictor  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs/handbone/tiny_swinunetr.yaml"))
+    parser.add_argument("--config",
+                        default=str(Path(__file__).resolve().parents[1] / "configs/handbone/tiny_swinunetr.yaml"))
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -44,7 +44,7 @@ class ModelConfig(Strict):
     box_prior: float | None = Field(None, gt=0, lt=7.5)
 
     @model_validator(mode="after")
-    def _ultralytics_keys_need_yolo(self) -> "ModelConfig":
+    def _ultralytics_keys_need_yolo(self) -> ModelConfig:
         if self.name != ModelFamily.YOLOV8_SEG and (self.trainer_args or self.box_prior is not None):
             raise ValueError(f"trainer_args and box_prior are yolov8-seg keys; {self.name} trains in our engine")
         return self
@@ -139,7 +139,7 @@ class MemberConfig(Strict):
     run: RunConfig
 
     @model_validator(mode="after")
-    def _crops_predict_by_sliding_window(self) -> "MemberConfig":
+    def _crops_predict_by_sliding_window(self) -> MemberConfig:
         if self.data.sampling == Sampling.CROPS and self.model.inference != Inference.SLIDING_WINDOW:
             raise ValueError("data.sampling: crops trains at native scale, so it needs model.inference: "
                              "sliding_window")

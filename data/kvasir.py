@@ -25,7 +25,8 @@ class KvasirTask(Task):
             return [self.root / "images"]
         dirs = [self.root / part / "images" for part in RELEASE_PARTS if (self.root / part / "masks").is_dir()]
         if not dirs:
-            raise UserError(f"no Kvasir layout under {self.root}: expected images/ + masks/ or train/images + train/masks")
+            raise UserError(f"no Kvasir layout under {self.root}: expected images/ + masks/ or "
+                            f"train/images + train/masks")
         return dirs
 
     def labelled_cases(self) -> list[str]:

@@ -1,1 +1,1 @@
-"""Members, prediction (resize, sliding window, TTA), soft/hard voting and thresholds."""
+"""Ensembling: member loading, soft and hard voting, thresholds, OOF-tuned weights, shards and merge."""

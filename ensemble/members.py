@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 import atomic
-from configs.schema import EnsembleMember, MemberConfig, validate_config
+from configs.schema import EnsembleMember, MemberConfig
 from data.resample import shrink_probs
 from ensemble.vote import Weight
 from errors import UserError
@@ -48,10 +48,9 @@ def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes
                 weight: Weight) -> Member:
     """Rebuild a member's network from its state.json and load its best weights."""
     run = RunFolder(path)
-    state = run.read_state()
-    config = validate_config(state.get("config", {}), MemberConfig, str(path / STATE_FILE))
-    if tuple(state.get("classes", ())) != classes:
-        raise UserError(f"member {path} was trained for other classes than this ensemble's task")
+    state = run.state()
+    run.check_classes(state, classes)
+    config = state.config
     model = build_model(config.model, len(classes), with_pretrained=False)
     run.load_weights(model)
     model.to(device)

@@ -21,8 +21,8 @@ from ensemble.weights import read_weights
 from errors import UserError
 from models.device import pick_device
 from submit.rle import encode
-from submit.score import test_image_sizes, validate_rows
 from submit.submission import SubmissionWriter, read_submission
+from submit.validate import test_image_sizes, validate_rows
 
 
 def decoded_batches(task: Task, cases: list[str], batch_size: int) -> Iterator[list[tuple[str, np.ndarray]]]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import atomic
 from errors import UserError
-from submit.score import validate_rows
 from submit.submission import read_submission, write_submission
+from submit.validate import validate_rows
 
 SIDECAR_SUFFIX = ".shard.json"
 
@@ -21,7 +21,7 @@ class Shard:
     count: int
 
     @classmethod
-    def parse(cls, text: str) -> "Shard":
+    def parse(cls, text: str) -> Shard:
         """'I/N' with 0 <= I < N."""
         match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
         if not match or not 0 <= int(match[1]) < int(match[2]):
@@ -55,7 +55,7 @@ class Partial:
     sizes: dict[str, tuple[int, int]]
 
     @classmethod
-    def read(cls, csv: Path) -> "Partial":
+    def read(cls, csv: Path) -> Partial:
         path = sidecar_path(csv)
         try:
             raw = json.loads(path.read_text())
@@ -66,7 +66,7 @@ class Partial:
         except (ValueError, KeyError, TypeError) as err:
             raise UserError(f"bad shard sidecar {path}: {type(err).__name__}: {err}") from None
 
-    def same_job(self, other: "Partial") -> bool:
+    def same_job(self, other: Partial) -> bool:
         return (self.task, self.classes, self.sizes, self.shard.count) == (
             other.task, other.classes, other.sizes, other.shard.count)
 
@@ -78,15 +78,18 @@ def merge_shards(csvs: list[str], out: Path | str) -> Path:
     first = partials[0]
     foreign = next((p for p in partials if not p.same_job(first)), None)
     if foreign is not None:
-        raise UserError(f"{foreign.csv} is a shard of another job (task, classes, images or shard count) than {first.csv}")
+        raise UserError(f"{foreign.csv} is a shard of another job (task, classes, images or shard count) "
+                        f"than {first.csv}")
     seen: dict[int, Path] = {}
     for partial in partials:
         if partial.shard.index in seen:
-            raise UserError(f"shard {partial.shard.index}/{first.shard.count} twice: {seen[partial.shard.index]} and {partial.csv}")
+            raise UserError(f"shard {partial.shard.index}/{first.shard.count} twice: "
+                            f"{seen[partial.shard.index]} and {partial.csv}")
         seen[partial.shard.index] = partial.csv
     missing = sorted(set(range(first.shard.count)) - set(seen))
     if missing:
-        raise UserError(f"shard {missing[0]}/{first.shard.count} is missing ({len(missing)} of {first.shard.count} missing)")
+        raise UserError(f"shard {missing[0]}/{first.shard.count} is missing "
+                        f"({len(missing)} of {first.shard.count} missing)")
     names = list(first.sizes)  # the CSV's order, as the sidecar lists it
     tables = {}
     for partial in partials:

@@ -7,7 +7,6 @@ import numpy as np
 
 from data.resample import resize_plane
 
-
 GridVote = tuple[np.ndarray, np.ndarray]  # (weighted mean CxhxW probabilities on one grid, summed C weights)
 Weight = float | np.ndarray  # one weight for every class, or one per class
 

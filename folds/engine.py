@@ -1,13 +1,9 @@
-"""The train-fold engine: one member, one fold -> best checkpoint, log, OOF probabilities."""
+"""The train-fold engine for torch members: one member, one fold -> best checkpoint, log, OOF probabilities."""
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import albumentations as A
 import numpy as np
@@ -18,92 +14,25 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from configs.schema import MemberConfig
-from data import get_task
 from data.augment import build_transform, normalize
-from data.resample import resize_plane, shrink_probs
 from data.task import Task
-from errors import UserError
 from folds import distributed
 from folds.dataset import CropDataset, SegmentationDataset
+from folds.fold_run import finish_fold, open_fold, per_class_list
 from folds.loggers import MetricLoggers
 from folds.optim import build_optimizer, build_scheduler
-from folds.split import read_splits
+from folds.validation import ValidationSet
 from models import build_model
 from models.device import autocast, pick_device
 from models.losses import CombinedLoss
 from models.predictors import Predictor, build_predictor
-from models.run_folder import CURVES_FILE, LOG_FILE, MODEL_FILE, RunFolder
-from names import ModelFamily, Sampling
-from plots import plot_curves
-from submit.metrics import Counts
-
-
-@dataclass(frozen=True)
-class FoldResult:
-    run_dir: Path
-    best_dice: float
-    best_epoch: int
-    is_main: bool = True  # False in the other processes of a torchrun job
+from names import Sampling
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def data_hash(cases: list[str], root: Path) -> str:
-    """Identifies the fold's data: case names and file sizes."""
-    digest = hashlib.sha256()
-    for case in cases:
-        if not (root / case).is_file():
-            raise UserError(f"the splits name {case}, which is not a file under {root}")
-        digest.update(f"{case}:{(root / case).stat().st_size};".encode())
-    return digest.hexdigest()[:16]
-
-
-class ValidationSet:
-    """The fold's validation cases, each image kept as the member's predictor consumes it
-    (resized, or whole for sliding windows), labels bit-packed at full resolution."""
-
-    def __init__(self, task: Task, cases: list[str], predictor: Predictor, quiet: bool):
-        self.task, self.cases = task, cases
-        self._inputs, self._packed, self.shapes = [], [], []
-        for case in tqdm(cases, desc="validation", unit="img", disable=quiet):
-            self._inputs.append(predictor.prepare(task.read_image(case)))
-            mask = task.read_mask(case)
-            self.shapes.append(mask.shape[1:])
-            self._packed.append(np.packbits(mask, axis=-1))
-
-    def truth(self, index: int) -> np.ndarray:
-        return np.unpackbits(self._packed[index], axis=-1, count=self.shapes[index][1]).astype(bool)
-
-    def grid_probabilities(self, predictor: Predictor, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
-        """(index, Cxhxw probabilities on the predictor's grid) for every case."""
-        for start in range(0, len(self.cases), batch_size):
-            batch = predictor.predict_batch(self._inputs[start:start + batch_size])
-            yield from enumerate(batch, start=start)
-
-    def dice_sums(self, predictor: Predictor, batch_size: int, num_classes: int) -> tuple[np.ndarray, int]:
-        """Per-class sums over images of the Dice (competition formula) at threshold 0.5 and full
-        resolution, and the number of images: summable across processes."""
-        sums = np.zeros(num_classes)
-        for index, probs in self.grid_probabilities(predictor, batch_size):
-            pred = np.stack([resize_plane(plane, self.shapes[index]) > 0.5 for plane in probs])
-            sums += Counts.of(pred, self.truth(index)).dice()
-        return sums, len(self.cases)
-
-
-def weight_settings(config: MemberConfig) -> dict[str, object]:
-    """The config keys that shape the weights (model, data sampling, augmentation, loss, optimiser,
-    schedule), flattened to `section.key`; paths, caching, devices and logging may change on resume."""
-    raw = config.model_dump(mode="json")
-    data_keys = ("image_size", "sampling", "crops_per_image", "foreground_share")
-    train_keys = ("epochs", "batch_size", "accumulate", "swa_start", "swa_lr", "seed", "loss")
-    sections = {"model": raw["model"], "augment": raw["augment"], "optim": raw["optim"],
-                "scheduler": raw["scheduler"], "data": {k: raw["data"][k] for k in data_keys},
-                "train": {k: raw["train"][k] for k in train_keys}}
-    return {f"{section}.{key}": value for section, values in sections.items() for key, value in values.items()}
 
 
 def training_set(config: MemberConfig, task: Task, cases: list[str], transform: A.Compose,
@@ -120,7 +49,7 @@ class FoldTrainer:
     """Holds the pieces of one train-fold run and moves it epoch by epoch."""
 
     def __init__(self, config: MemberConfig, fold: int, quiet: bool, resume: bool = False):
-        self.config, self.fold, self.quiet = config, fold, quiet
+        self.config, self.fold = config, fold
         train = config.train
         if train.threads:
             torch.set_num_threads(train.threads)
@@ -129,16 +58,9 @@ class FoldTrainer:
         self.device = self.processes.device(device)
         self.quiet = quiet or not self.processes.is_main
         self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
-        task = get_task(config.task, config.data.root)
-        splits = read_splits(config.data.splits)
-        if splits.task != config.task:
-            raise UserError(f"{config.data.splits} holds {splits.task} folds, but the config's task is {config.task}")
-        split = splits.fold(fold)
-        self.run = RunFolder(Path(config.run.dir) / f"fold{fold}")
-        self.data_hash = data_hash(split.train + split.val, task.root)
-        resume_from = self.run.load_resume() if resume else None
-        if resume_from is not None:  # checked before any model is built or image cached
-            self.check_resume(resume_from)
+        self.fold_run = open_fold(config, fold, resume, self.processes.world_size)  # checked before any work
+        self.run, task, split = self.fold_run.run, self.fold_run.task, self.fold_run.split
+        resume_from = self.run.load_resume() if self.fold_run.resuming else None
         self.num_classes = len(task.classes)
         seed_everything(train.seed)
         self.model = build_model(config.model, self.num_classes).to(self.device, memory_format=self.memory_format)
@@ -148,7 +70,6 @@ class FoldTrainer:
         self.transform = build_transform(config.augment, train.seed)
         self.train_set = training_set(config, task, split.train, self.transform, self.quiet)
         self.predictor = build_predictor(config, self.model, self.device)
-        self.val_cases = split.val
         self.val = ValidationSet(task, self.processes.share(split.val), self.predictor, self.quiet)
         self.loss = CombinedLoss(train.loss, self.num_classes)
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
@@ -159,6 +80,8 @@ class FoldTrainer:
         self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []
         if resume_from is not None:
             self.restore(resume_from)
+        elif self.processes.is_main:
+            self.write_state(None)  # what later resumes are checked against
 
     def distributed_network(self) -> nn.Module:
         """The model wrapped for DistributedDataParallel: used for training steps only; prediction
@@ -169,28 +92,12 @@ class FoldTrainer:
 
     # --- resume -------------------------------------------------------------------------
     def resume_state(self) -> dict:
-        return {"settings": json.dumps(weight_settings(self.config)), "world_size": self.processes.world_size,
-                "epoch": self.epoch, "best_dice": self.best_dice, "best_epoch": self.best_epoch,
-                "data_hash": self.data_hash, "log": json.dumps(self.log_rows),
+        return {"epoch": self.epoch, "best_dice": self.best_dice, "best_epoch": self.best_epoch,
+                "log": json.dumps(self.log_rows),
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "swa": self.swa.state_dict() if self.swa else {},
                 "swa_scheduler": self.swa_scheduler.state_dict() if self.swa_scheduler else {}}
-
-    def check_resume(self, state: dict) -> None:
-        """Refuse to resume with other data, another number of processes or other weight settings."""
-        if state["data_hash"] != self.data_hash:
-            raise UserError(f"cannot resume {self.run.path}: its data (splits or files) changed since it started")
-        started_with = state.get("world_size", 1)
-        if started_with != self.processes.world_size:
-            raise UserError(f"cannot resume {self.run.path}: it started with world_size {started_with} processes, "
-                            f"now {self.processes.world_size}; resume with as many")
-        now = weight_settings(self.config)
-        started = json.loads(state["settings"]) if "settings" in state else now  # runs older than the check
-        changed = next((key for key in sorted(set(started) | set(now)) if started.get(key) != now.get(key)), None)
-        if changed is not None:
-            raise UserError(f"cannot resume {self.run.path}: {changed} was {started.get(changed)!r} when the run "
-                            f"started, now {now.get(changed)!r}")
 
     def restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -276,7 +183,8 @@ class FoldTrainer:
             if self.processes.is_main:
                 self.run.save_weights(self.model)
         row = {"epoch": self.epoch, "loss": round(loss, 6), "val_dice": "" if dice is None else round(dice, 6),
-               "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": round(len(self.train_set) / train_seconds, 2), "train_seconds": round(train_seconds, 2)}
+               "lr": self.optimizer.param_groups[0]["lr"],
+               "images_per_s": round(len(self.train_set) / train_seconds, 2), "train_seconds": round(train_seconds, 2)}
         self.step_schedulers(dice)
         self.log_rows.append(row)
         if self.processes.is_main:  # one writer of artefacts and logs
@@ -299,48 +207,35 @@ class FoldTrainer:
             if self.processes.is_main:
                 self.run.save_weights(self.swa.module)
 
-    def write_oof(self) -> None:
-        """Probabilities of the best checkpoint on every validation image, on the member's grid
-        shrunk to at most `train.oof_size` a side (under torchrun each process writes its share)."""
+    def write_state(self, per_class: np.ndarray | None) -> None:
+        self.run.write_state(self.progress(per_class))
+
+    def progress(self, per_class: np.ndarray | None = None):
+        return self.fold_run.state(epoch=self.epoch, best_epoch=self.best_epoch, best_dice=self.best_dice,
+                                   last_val_dice_per_class=per_class_list(per_class))
+
+    def finish(self) -> None:
+        """OOF probabilities of the best checkpoint (under torchrun each process writes its share), the
+        final state and curves."""
         self.processes.barrier()  # the best weights are on disk
         self.run.load_weights(self.model)
-        for index, probs in tqdm(self.val.grid_probabilities(self.predictor, self.config.train.batch_size),
-                                 total=len(self.val.cases), desc="oof", unit="img", disable=self.quiet):
-            self.run.write_oof(Path(self.val.cases[index]).name, shrink_probs(probs, self.config.train.oof_size))
-
-    def write_state(self, per_class: np.ndarray | None, oof_done: bool = False) -> None:
-        self.run.write_state({
-            "config": self.config.model_dump(mode="json"), "fold": self.fold, "epoch": self.epoch,
-            "best_epoch": self.best_epoch, "best_dice": self.best_dice, "data_hash": self.data_hash,
-            "classes": list(self.val.task.classes), "val_cases": self.val_cases,
-            "world_size": self.processes.world_size,
-            "last_val_dice_per_class": None if per_class is None else [round(float(d), 6) for d in per_class],
-            "oof_done": oof_done})
+        finish_fold(self.fold_run, self.val, self.predictor, self.quiet, self.progress(),
+                    self.processes.barrier, self.processes.is_main)
 
 
-def train_fold(config: MemberConfig, fold: int, resume: bool = False, quiet: bool = False) -> FoldResult:
-    """Train `config` on fold `fold`, resuming from the last finished epoch if asked."""
-    run_dir = Path(config.run.dir) / f"fold{fold}"
-    if not resume and (run_dir / MODEL_FILE).exists():
-        raise UserError(f"{run_dir} already holds a trained model: pass --resume, or set run.dir elsewhere")
-    if config.model.name == ModelFamily.YOLOV8_SEG:  # ultralytics trains it
-        from folds.yolo import train_yolo_fold
-
-        return FoldResult(*train_yolo_fold(config, fold, resume, quiet))
+def train_torch_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) -> tuple[FoldTrainer, bool]:
+    """Train `config` on fold `fold` in this engine; (the trainer, whether this is the main process)."""
     trainer = FoldTrainer(config, fold, quiet, resume)
     sinks = config.run if trainer.processes.is_main else config.run.model_copy(update={"tensorboard": False,
                                                                                         "wandb": False})
-    loggers = MetricLoggers(sinks, trainer.run.path, f"{run_dir.parent.name}-fold{fold}", config.model_dump(mode="json"))
+    name = f"{trainer.run.path.parent.name}-fold{fold}"
+    loggers = MetricLoggers(sinks, trainer.run.path, name, config.model_dump(mode="json"))
     try:
         while trainer.epoch < config.train.epochs:
             trainer.run_epoch(loggers)
     finally:
         loggers.close()
     trainer.finish_swa()
-    trainer.write_oof()
-    trainer.processes.barrier()  # every process's OOF share is written
-    if trainer.processes.is_main:
-        trainer.write_state(None, oof_done=True)
-        plot_curves(trainer.run.path / LOG_FILE, trainer.run.path / CURVES_FILE, f"{run_dir.parent.name} fold {fold}")
+    trainer.finish()
     distributed.stop(trainer.processes)
-    return FoldResult(trainer.run.path, trainer.best_dice, trainer.best_epoch, trainer.processes.is_main)
+    return trainer, trainer.processes.is_main

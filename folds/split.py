@@ -7,12 +7,11 @@ from pathlib import Path
 
 from sklearn.model_selection import GroupKFold, KFold
 
+import atomic
 from data.kvasir import KvasirTask
 from data.task import Task
-import atomic
 from errors import UserError
 from names import DEFAULT_SPLIT_METHOD, SplitMethod, TaskName, choices
-
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,8 @@ class Splits:
 
     def fold(self, index: int) -> Fold:
         if not 0 <= index < len(self.folds):
-            raise UserError(f"fold {index} does not exist: the splits have {len(self.folds)} folds (0..{len(self.folds) - 1})")
+            raise UserError(f"fold {index} does not exist: the splits have {len(self.folds)} folds "
+                            f"(0..{len(self.folds) - 1})")
         return self.folds[index]
 
 
@@ -50,7 +50,8 @@ def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None
     groups = [task.group(c) for c in cases]
     n_groups = len(set(groups)) if method == SplitMethod.GROUP_KFOLD else len(cases)
     if not 2 <= k <= n_groups:
-        raise UserError(f"--k {k} needs 2 <= k <= {n_groups} ({'groups' if method == SplitMethod.GROUP_KFOLD else 'cases'})")
+        unit = "groups" if method == SplitMethod.GROUP_KFOLD else "cases"
+        raise UserError(f"--k {k} needs 2 <= k <= {n_groups} ({unit})")
     if method == SplitMethod.GROUP_KFOLD:
         indices = GroupKFold(n_splits=k).split(cases, groups=groups)
     else:
@@ -75,5 +76,6 @@ def read_splits(path: Path | str) -> Splits:
         raise UserError(f"bad splits file {path}: {type(err).__name__}: {err}") from None
     for index, fold in enumerate(splits.folds):
         if not fold.train or not fold.val:
-            raise UserError(f"bad splits file {path}: fold {index} has an empty {'train' if not fold.train else 'val'} list")
+            empty = "train" if not fold.train else "val"
+            raise UserError(f"bad splits file {path}: fold {index} has an empty {empty} list")
     return splits

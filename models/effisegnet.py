@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 
+import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import timm
 from monai.networks.nets import EfficientNetBNFeatures
 
+from models.pretrained import hub_download_guard
 from models.registry import register
 from names import ModelFamily
-from models.pretrained import hub_download_guard
 
 STAGE_CHANNELS = {  # output channels of the five EfficientNet feature stages
     0: (16, 24, 40, 112, 320), 1: (16, 24, 40, 112, 320), 2: (16, 24, 48, 120, 352),

@@ -31,10 +31,13 @@ def import_targets(model: nn.Module) -> list[tuple[str, dict[str, torch.Tensor]]
     return targets
 
 
-def name_mapping(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, str]:
+def name_mapping(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], path: Path) -> dict[str, str]:
     """Target name -> source name: the same names, or pairs in module order with equal shapes."""
     if source.keys() == target.keys():
         pairs = [(name, name) for name in target]
+    elif path.suffix == ".safetensors":  # safetensors stores tensors sorted by name: the module order is lost
+        raise UserError(f"weights {path}: names differ from the member's and a .safetensors file keeps no module "
+                        f"order; import from the source's torch file")
     else:
         pairs = list(zip(target, source))
     for target_name, source_name in pairs:
@@ -72,7 +75,7 @@ def import_weights(source_path: Path, config: MemberConfig, out: Path) -> Path:
     source = {k: v for k, v in read_state_dict(source_path).items() if isinstance(v, torch.Tensor)}
     model = build_model(config.model.model_copy(update={"weights": None, "pretrained": False}), 1)
     label, target = choose_target(source, model, source_path)
-    mapping = name_mapping(source, target)
+    mapping = name_mapping(source, target, source_path)
     with atomic.atomic_path(out) as tmp:
         save_file({name: source[mapping[name]].contiguous() for name in target}, str(tmp))
     sidecar = {"source": str(source_path.resolve()), "sha256": file_digest(source_path), "target": label,

@@ -15,7 +15,6 @@ from models.device import autocast
 from models.yolo import YoloPredictor
 from names import TTA, Inference, ModelFamily
 
-
 STITCH_ON_DEVICE_MAX_PIXELS = 1024 * 1024  # larger images are stitched on the CPU, not in GPU memory
 
 

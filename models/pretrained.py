@@ -21,7 +21,8 @@ def hub_download_guard(what: str) -> Iterator[None]:
     except (OSError, RuntimeError, ConnectionError) as err:
         if "download" in str(err).lower() or "connect" in str(err).lower() or "url" in str(err).lower():
             raise UserError(f"cannot download pretrained weights for {what} (offline?): pre-fetch them on a "
-                            f"connected machine into the torch hub cache (~/.cache/torch) or set model.weights") from None
+                            f"connected machine into the torch hub cache (~/.cache/torch) or set "
+                            f"model.weights") from None
         raise
 
 

@@ -6,15 +6,17 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn as nn
+from pydantic import BaseModel, ConfigDict
 from safetensors.torch import load_file, save_file
 
-from errors import UserError
 import atomic
+from configs.schema import MemberConfig, validate_config
+from errors import UserError
 
 MODEL_FILE, STATE_FILE, RESUME_FILE, LOG_FILE, CURVES_FILE, OOF_DIR = (
     "model.safetensors", "state.json", "optimizer.pt", "log.csv", "curves.png", "oof")
@@ -24,6 +26,25 @@ def run_label(pattern: str) -> str:
     """A short name for a run folder or a glob of folds: `runs/unetpp/fold*` -> `unetpp`."""
     path = Path(pattern)
     return path.parent.name if any(c in path.name for c in "*?[") else path.name
+
+
+class RunState(BaseModel):
+    """`state.json`: what a run folder holds and how it was trained (one writer, one reader)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    config: MemberConfig
+    classes: list[str]
+    val_cases: list[str] = []
+    fold: int = 0
+    epoch: int = 0
+    best_epoch: int = 0  # -1: the SWA average
+    best_dice: float = -1.0
+    data_hash: str = ""
+    world_size: int = 1  # processes that trained it
+    last_val_dice_per_class: list[float] | None = None
+    oof_done: bool = False
+    trainer: Literal["segzoo", "ultralytics"] = "segzoo"
 
 
 class RunFolder:
@@ -65,17 +86,30 @@ class RunFolder:
         except Exception as err:  # noqa: BLE001 - a damaged file is reported, never half-loaded
             raise UserError(f"cannot resume from {path}: {type(err).__name__}") from None
 
-    def write_state(self, state: dict[str, Any]) -> None:
-        atomic.write_text(self.path / STATE_FILE, json.dumps(state, indent=1, default=str))
+    def write_state(self, state: RunState) -> None:
+        atomic.write_text(self.path / STATE_FILE, state.model_dump_json(indent=1))
 
-    def read_state(self) -> dict[str, Any]:
+    def state(self) -> RunState:
         path = self.path / STATE_FILE
         try:
-            return json.loads(path.read_text())
+            raw = json.loads(path.read_text())
         except OSError:
             raise UserError(f"no {STATE_FILE} in {self.path}") from None
         except ValueError:
             raise UserError(f"{path} is not valid JSON") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"{path} must hold a JSON object")
+        return validate_config(raw, RunState, str(path))
+
+    def check_classes(self, state: RunState, classes: tuple[str, ...]) -> None:
+        if tuple(state.classes) != tuple(classes):
+            raise UserError(f"{self.path} was trained for other classes than the task's ({len(state.classes)} "
+                            f"against {len(classes)})")
+
+    def oof_files(self, state: RunState) -> dict[str, Path]:
+        """Image name -> OOF file, for each validation case whose file was written."""
+        files = {Path(case).name: self.oof_path(Path(case).name) for case in state.val_cases}
+        return {name: path for name, path in files.items() if path.is_file()}
 
     def write_log(self, rows: list[dict[str, Any]]) -> None:
         with atomic.atomic_path(self.path / LOG_FILE) as tmp, open(tmp, "w", newline="") as handle:

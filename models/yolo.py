@@ -13,8 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from errors import UserError
-from models.registry import register
 from models.device import autocast
+from models.registry import register
 from names import ModelFamily
 
 SCALES = ("n", "s", "m", "l", "x")

@@ -1,1 +1,1 @@
-"""Submission format: RLE, CSV reading/writing/validation, and scoring."""
+"""The competition's submission format: RLE, CSV reading and writing, validation, scoring."""

@@ -1,4 +1,4 @@
-"""`validate` and `score`: check a CSV against test images, score it against labels."""
+"""`score`: a submission CSV against labels, per class."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -9,36 +9,10 @@ import numpy as np
 from tqdm import tqdm
 
 from data import get_task
-from data.images import image_size
 from data.task import Task
 from errors import UserError
-from submit.metrics import Counts
-from submit.submission import Row, decode_row, group_rows, parse_row, read_submission
-
-
-def test_image_sizes(task: Task) -> dict[str, tuple[int, int]]:
-    """Base name -> (H, W) of the task's test images."""
-    by_name = task.cases_by_name(task.test_images())
-    return {name: image_size(task.root / case) for name, case in by_name.items()}
-
-
-def validate_rows(rows: list[Row], classes: tuple[str, ...], sizes: dict[str, tuple[int, int]],
-                  source: str) -> dict[str, list[Row]]:
-    """Every image x class exactly once and every RLE valid within its image."""
-    table = group_rows(rows, classes, sizes, source)
-    for name, image_rows in table.items():
-        size = sizes[name][0] * sizes[name][1]
-        for row in image_rows:
-            parse_row(row, size, source)
-    return table
-
-
-def validate_csv(task_name: str, csv_path: Path | str, images_dir: Path | str) -> int:
-    """Validate a submission against a test image folder; return the number of images."""
-    task = get_task(task_name, images_dir)
-    sizes = test_image_sizes(task)
-    validate_rows(read_submission(csv_path), task.classes, sizes, str(csv_path))
-    return len(sizes)
+from metrics import Counts
+from submit.submission import decode_row, group_rows, read_submission
 
 
 @dataclass(frozen=True)
@@ -67,7 +41,8 @@ class ScoreReport:
     def table(self) -> str:
         lines = [f"{'class':<12} {'dice':>7} {'iou':>7} {'prec':>7} {'recall':>7}"]
         for i, name in enumerate(self.classes):
-            lines.append(f"{name:<12} {self.dice[i]:7.4f} {self.iou[i]:7.4f} {self.precision[i]:7.4f} {self.recall[i]:7.4f}")
+            lines.append(f"{name:<12} {self.dice[i]:7.4f} {self.iou[i]:7.4f} {self.precision[i]:7.4f} "
+                         f"{self.recall[i]:7.4f}")
         lines.append(f"{'mean':<12} {self.dice.mean():7.4f} {self.iou.mean():7.4f} "
                      f"{self.precision.mean():7.4f} {self.recall.mean():7.4f}   ({self.images} images)")
         return "\n".join(lines)

@@ -1,3 +1,4 @@
+import contextlib
 import sys
 from pathlib import Path
 
@@ -9,8 +10,19 @@ sys.path.insert(0, str(ROOT))
 from configs.schema import MemberConfig, load_config  # noqa: E402
 from data import get_task  # noqa: E402
 from data.synthetic import make_handbone, make_handbone_holdout, make_kvasir  # noqa: E402
-from folds.engine import FoldResult, train_fold  # noqa: E402
 from folds.split import make_splits, write_splits  # noqa: E402
+from folds.train import FoldResult, train_fold  # noqa: E402
+from models.registry import registered  # noqa: E402
+from tests.stubs import STUB_MODELS  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stub_models():
+    """The stub models in the registry while tests run, removed afterwards."""
+    with contextlib.ExitStack() as stack:
+        for name, constructor in STUB_MODELS.items():
+            stack.enter_context(registered(name, constructor))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,13 @@
-"""Stub models with known outputs, registered for tests only, and run folders made from them."""
+"""Stub models with known outputs (registered by conftest for the test session only), and run folders made from them."""
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-import models.registry
 from configs.schema import MemberConfig
 from data.augment import IMAGENET_MEAN, IMAGENET_STD
-from models.run_folder import RunFolder
+from models.run_folder import RunFolder, RunState
 
 
 class FixedLogits(nn.Module):
@@ -17,7 +16,8 @@ class FixedLogits(nn.Module):
     def __init__(self, num_classes: int = 1, size: int = 8, seed: int = 0, symmetric: bool = False,
                  pretrained: bool = False):
         super().__init__()
-        logits = torch.from_numpy(np.random.default_rng(seed).normal(0, 2, (num_classes, size, size)).astype(np.float32))
+        rng = np.random.default_rng(seed)
+        logits = torch.from_numpy(rng.normal(0, 2, (num_classes, size, size)).astype(np.float32))
         if symmetric:
             logits = (logits + logits.flip(-1)) / 2
         self.register_buffer("logits", logits)
@@ -64,8 +64,7 @@ def local_conv_probs(image: np.ndarray, num_classes: int = 1, kernel: int = 3, s
     return 1 / (1 + np.exp(-logits))
 
 
-models.registry.register("stub-fixed")(FixedLogits)
-models.registry.register("stub-conv")(LocalConv)
+STUB_MODELS = {"stub-fixed": FixedLogits, "stub-conv": LocalConv}  # registered by conftest for the session
 
 
 def make_run(path: Path, task: str, classes: tuple[str, ...], model: nn.Module, name: str, params: dict,
@@ -77,7 +76,7 @@ def make_run(path: Path, task: str, classes: tuple[str, ...], model: nn.Module, 
         "train": {"epochs": 1}, "run": {"dir": str(path.parent)}})
     run = RunFolder(path)
     run.save_weights(model)
-    run.write_state({"config": config.model_dump(mode="json"), "classes": list(classes), "val_cases": []})
+    run.write_state(RunState(config=config, classes=list(classes)))
     return run
 
 

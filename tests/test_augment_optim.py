@@ -1,10 +1,9 @@
-import numpy as np
-import pytest
-import torch
-
 from pathlib import Path
 
 import albumentations as A
+import numpy as np
+import pytest
+import torch
 
 from configs.schema import AugmentConfig, MemberConfig, OptimConfig, SchedulerConfig, load_config
 from data.augment import black_out_top_left, build_transform, normalize

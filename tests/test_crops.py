@@ -11,12 +11,14 @@ import pytest
 from configs.schema import EnsembleConfig, load_config
 from data import get_task
 from ensemble.run import run_ensemble
-from ensemble.thresholds import tune_thresholds
+from ensemble.tune import tune_thresholds
 from errors import UserError
-from folds.engine import train_fold, training_set
+from folds.engine import training_set
+from folds.train import train_fold
 from submit.rle import decode
-from submit.score import score_csv, validate_csv
+from submit.score import score_csv
 from submit.submission import read_submission
+from submit.validate import validate_csv
 from tests.stubs import make_stub_run
 
 ROOT = Path(__file__).resolve().parents[1]

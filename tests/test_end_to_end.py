@@ -9,10 +9,11 @@ from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
 from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
-from ensemble.thresholds import tune_thresholds
-from folds.engine import train_fold
+from ensemble.tune import tune_thresholds
 from folds.split import make_splits, write_splits
-from submit.score import score_csv, validate_csv
+from folds.train import train_fold
+from submit.score import score_csv
+from submit.validate import validate_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

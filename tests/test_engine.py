@@ -12,6 +12,7 @@ import folds.engine as engine
 from configs.schema import MemberConfig, load_config
 from data import get_task
 from folds.split import make_splits, write_splits
+from folds.train import train_fold
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +47,7 @@ def mixed_size_kvasir(kvasir_root, tmp_path):
 
 def test_one_epoch_writes_every_artefact_and_oof_on_the_member_grid(mixed_size_kvasir, tmp_path):
     config = member("kvasir", mixed_size_kvasir, tmp_path, "train.epochs=1", "run.tensorboard=true")
-    result = engine.train_fold(config, fold=1, quiet=True)
+    result = train_fold(config, fold=1, quiet=True)
     run = result.run_dir
     assert run == tmp_path / "run" / "fold1"
     for name in ("model.safetensors", "state.json", "optimizer.pt", "log.csv"):
@@ -62,12 +63,12 @@ def test_one_epoch_writes_every_artefact_and_oof_on_the_member_grid(mixed_size_k
         assert 0 <= oof.min() and oof.max() <= 1
     assert len(log_rows(run)) == 1
     with pytest.raises(Exception, match="already holds a trained model"):
-        engine.train_fold(config, fold=1, quiet=True)
+        train_fold(config, fold=1, quiet=True)
 
 
 def test_handbone_member_trains_and_loss_falls(handbone_root, tmp_path):
     config = member("handbone", handbone_root, tmp_path, "train.epochs=4", "data.image_size=64")
-    result = engine.train_fold(config, fold=0, quiet=True)
+    result = train_fold(config, fold=0, quiet=True)
     rows = log_rows(result.run_dir)
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
     oof = sorted((result.run_dir / "oof").iterdir())
@@ -76,7 +77,7 @@ def test_handbone_member_trains_and_loss_falls(handbone_root, tmp_path):
 
 def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(kvasir_root, tmp_path, monkeypatch):
     overrides = ("train.epochs=3", "model.params={ch: 8}", "augment.affine=0.5")
-    straight = engine.train_fold(member("kvasir", kvasir_root, tmp_path, *overrides,
+    straight = train_fold(member("kvasir", kvasir_root, tmp_path, *overrides,
                                         f"run.dir={tmp_path / 'straight'}"), fold=0, quiet=True)
     real_run_epoch = engine.FoldTrainer.run_epoch
 
@@ -88,10 +89,10 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(kvasir_root, t
     config = member("kvasir", kvasir_root, tmp_path, *overrides, f"run.dir={tmp_path / 'resumed'}")
     monkeypatch.setattr(engine.FoldTrainer, "run_epoch", killed_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
-        engine.train_fold(config, fold=0, quiet=True)
+        train_fold(config, fold=0, quiet=True)
     assert len(log_rows(tmp_path / "resumed" / "fold0")) == 1
     monkeypatch.setattr(engine.FoldTrainer, "run_epoch", real_run_epoch)
-    resumed = engine.train_fold(config, fold=0, resume=True, quiet=True)
+    resumed = train_fold(config, fold=0, resume=True, quiet=True)
     assert [r["epoch"] for r in log_rows(resumed.run_dir)] == ["1", "2", "3"]
     a, b = load_file(str(straight.run_dir / "model.safetensors")), load_file(str(resumed.run_dir / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
@@ -114,7 +115,7 @@ def test_learns_a_trivial_set_to_dice_above_0_9(tmp_path):
     config = member("kvasir", tmp_path / "easy", tmp_path, "train.epochs=10", "train.batch_size=2", "train.loss={bce_dice: 1}",
                     "augment.black_rectangle=0", "model.name=unetplusplus",
                     "model.params={encoder_name: resnet18, decoder_channels: [32, 16, 16, 8, 8]}")
-    result = engine.train_fold(config, fold=0, quiet=True)
+    result = train_fold(config, fold=0, quiet=True)
     assert result.best_dice > 0.9
 
 
@@ -122,7 +123,7 @@ def test_swa_and_accumulation_run(kvasir_root, tmp_path):
     config = member("kvasir", kvasir_root, tmp_path, "train.epochs=2", "train.swa_start=1", "train.swa_lr=0.001",
                     "train.accumulate=2", "optim.name=lion", "optim.lr=1e-4", "scheduler.warmup_epochs=1",
                     "data.cache=false")
-    result = engine.train_fold(config, fold=0, quiet=True)
+    result = train_fold(config, fold=0, quiet=True)
     assert (result.run_dir / "model.safetensors").is_file() and result.best_epoch in (-1, 1, 2)
 
 
@@ -146,8 +147,8 @@ def test_wrong_fold_is_one_line(kvasir_root, tmp_path, run_cli):
 
 def test_prediction_never_runs_in_train_mode():
     """Validation shares the model with training: BN statistics must not move while predicting."""
-    from models.predictors import ResizePredictor
     import models
+    from models.predictors import ResizePredictor
     model = models.build("effisegnet-b0", ch=8)
     predictor = ResizePredictor(model, 64, torch.device("cpu"))
     model.train()  # as it is right after a training epoch

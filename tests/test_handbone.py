@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from data import get_task
-from data.handbone import CLASSES, CLASS_INDEX, rasterize_polygons
+from data.handbone import CLASS_INDEX, CLASSES, rasterize_polygons
 from errors import UserError
 
 

@@ -3,6 +3,8 @@
 Nodes are the top-level packages and single-file modules beside cli.py; every `import` in every
 module (also those inside functions) is an edge."""
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,60 @@ def test_the_checks_catch_a_cycle_and_an_indirect_dependency(tmp_path):
     assert graph == {"folds": {"helper"}, "helper": {"ensemble"}, "ensemble": {"folds"}, "models": set()}
     assert cycles(graph) == ["ensemble", "folds", "helper"]
     assert "ensemble" in reachable(graph, "folds")
+
+
+def project_modules(root: Path = ROOT) -> dict[str, Path]:
+    """Dotted module name -> file, for every module outside tests and bench (a package is its __init__)."""
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts
+        if parts[0] in OUTSIDE or any(p.startswith(".") for p in parts):
+            continue
+        name = ".".join(parts).removesuffix(".py").removesuffix(".__init__")
+        found[name] = path
+    return found
+
+
+def module_imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project modules a file imports: `from a.b import c` is a.b.c when that is a module, else a.b."""
+    names = set()
+    for item in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(item, ast.Import):
+            candidates = [alias.name for alias in item.names]
+        elif isinstance(item, ast.ImportFrom) and item.level == 0 and item.module:
+            candidates = [f"{item.module}.{alias.name}" if f"{item.module}.{alias.name}" in modules else item.module
+                          for alias in item.names]
+        else:
+            continue
+        names |= {name for name in candidates if name in modules}
+    return names
+
+
+def module_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    modules = project_modules(root)
+    return {name: module_imports(path, modules) - {name} for name, path in modules.items()}
+
+
+def test_no_two_modules_import_each_other():
+    """Also inside one package: a module reachable from itself is part of a ring."""
+    graph = module_graph()
+    assert {"folds.engine", "report.page", "models.registry"} <= set(graph)
+    assert cycles(graph) == []
+
+
+def test_the_module_check_catches_a_ring_inside_a_package(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("from pkg import a\n")
+    (tmp_path / "pkg" / "a.py").write_text("from pkg.b import f\n")
+    (tmp_path / "pkg" / "b.py").write_text("def f():\n    import pkg.a\n")
+    (tmp_path / "pkg" / "c.py").write_text("from pkg import b\n")
+    assert cycles(module_graph(tmp_path)) == ["pkg.a", "pkg.b"]
+
+
+def test_the_registry_holds_no_test_models_outside_tests():
+    """A fresh interpreter that imports the zoo (and the test stubs' module) sees only the zoo's names."""
+    code = "import models, tests.stubs; print(' '.join(models.available()))"
+    names = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert "effisegnet-b0" in names and "smp" in names
+    assert not [name for name in names if name.startswith("stub-")]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from data import get_task
+from metrics import COMPETITION_EPS
 from models.run_folder import RunFolder
-from submit.metrics import COMPETITION_EPS
 from submit.submission import write_submission
 from tests.stubs import make_stub_run
 
@@ -127,10 +127,10 @@ def test_every_linked_file_exists_and_pngs_decode_to_their_sizes(two_csvs, run_c
         path = work / "runs" / f"fold{fold}"
         make_stub_run(path, "handbone", task.classes, size=32, seed=fold)
         run = RunFolder(path)
-        state = run.read_state()
-        state["config"]["data"]["root"] = str(handbone_root)
+        state = run.state()
+        state.config.data.root = handbone_root
         val = cases[fold::2]
-        run.write_state({**state, "fold": fold, "val_cases": val})
+        run.write_state(state.model_copy(update={"fold": fold, "val_cases": val}))
         for case in val:
             run.write_oof(Path(case).name, np.where(task.read_mask(case), 0.8, 0.1))
         run.write_log([{"epoch": e, "loss": 1 / e, "val_dice": 0.1 * e, "lr": 1e-3} for e in (1, 2, 3)])
@@ -146,7 +146,7 @@ def test_every_linked_file_exists_and_pngs_decode_to_their_sizes(two_csvs, run_c
     assert sum(link.startswith("curves/") for link in set(links)) == 2
     for link in links:
         assert (out / link).is_file(), link
-    for link in {l for l in links if l.endswith(".png")}:
+    for link in {name for name in links if name.endswith(".png")}:
         image = cv2.imread(str(out / link))
         assert image is not None, link
         if link.startswith("worst/"):  # truth | prediction, the 128-px image enlarged to 512, then the legend

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from data import get_task
 from folds.split import make_splits
+from metrics import COMPETITION_EPS
 from models.run_folder import RunFolder
-from submit.metrics import COMPETITION_EPS
 from submit.rle import decode
 from submit.submission import read_submission
 from tests.stubs import make_stub_run
@@ -41,9 +40,9 @@ def oof_runs(handbone_root, tmp_path_factory):
             path = work / member / f"fold{fold}"
             make_stub_run(path, "handbone", task.classes, size=32, seed=10 * entry + fold)
             run = RunFolder(path)
-            state = run.read_state()
-            state["config"]["data"]["root"] = str(handbone_root)
-            run.write_state({**state, "fold": fold, "val_cases": split.val})
+            state = run.state()
+            state.config.data.root = handbone_root
+            run.write_state(state.model_copy(update={"fold": fold, "val_cases": split.val}))
             for case in split.val:
                 run.write_oof(Path(case).name, hand_built_oof(task.read_mask(case), right_on, rng))
     config = {"task": "handbone", "members": [str(work / "a" / "fold*"), str(work / "b" / "fold*")],
@@ -142,14 +141,12 @@ def test_weights_file_round_trips_through_the_ensemble(tuned, oof_runs, run_cli)
     assert code == 0, err
     assert "ignored" in err and len(err.strip().splitlines()) == 1
     from models import build_model
-    from configs.schema import MemberConfig
 
     probs = {}
     for member in "ab":
         folds = []
         for path in sorted((work / member).glob("fold*")):
-            state = RunFolder(path).read_state()
-            model = build_model(MemberConfig.model_validate(state["config"]).model, len(task.classes), False)
+            model = build_model(RunFolder(path).state().config.model, len(task.classes), False)
             RunFolder(path).load_weights(model)
             folds.append(reference_probs(model, (128, 128)))
         probs[str(work / member / "fold*")] = np.mean(folds, 0)

@@ -15,8 +15,8 @@ from data import get_task
 from folds.split import make_splits, write_splits
 from models import build
 from models.yolo import YoloPredictor
-from submit.score import validate_csv
 from submit.submission import read_submission
+from submit.validate import validate_csv
 from tests.stubs import make_conv_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,6 +200,15 @@ def test_an_interrupted_yolo_run_resumes_where_it_stopped(kvasir_root, tmp_path,
     assert not (run / "model.safetensors").exists()
     checkpoint = torch.load(run / "ultralytics/weights/last.pt", map_location="cpu", weights_only=False)
     assert checkpoint["epoch"] == 0  # ultralytics counts from 0: epoch 1 is done
+    before = sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*"))
+    fewer = tmp_path / "fewer.json"  # the fold's data changed: one validation image less
+    fewer.write_text(json.dumps({**json.loads(splits.read_text()), "folds": [
+        {**fold, "val": fold["val"][1:]} for fold in json.loads(splits.read_text())["folds"]]}))
+    for changed, fragment in ((f"data.splits={fewer}", "data (splits or files) changed"),
+                              ("optim.lr=0.5", "optim.lr was")):
+        code, _, err = run_cli(*args, changed, "--resume")
+        assert code == 2 and fragment in err and err.count("\n") == 1, err
+    assert sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*")) == before
     code, _, err = run_cli(*args, "--resume")
     assert code == 0, err
     rows = (run / "log.csv").read_text().splitlines()

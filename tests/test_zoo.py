@@ -7,8 +7,9 @@ import torch
 
 from configs.schema import EnsembleConfig, load_config
 from ensemble.run import run_ensemble
-from folds.engine import train_fold
-from submit.score import score_csv, validate_csv
+from folds.train import train_fold
+from submit.score import score_csv
+from submit.validate import validate_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED_HERE = ("tiny", "tiny_effisegnet", "tiny_yolo")  # tiny_swinunetr is the shared `swin_run`

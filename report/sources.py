@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from configs.schema import MemberConfig, validate_config
 from data.resample import resize_plane
 from errors import UserError
 from models.run_folder import LOG_FILE, STATE_FILE, RunFolder, run_label
@@ -40,18 +39,15 @@ class RunsSource:
         self.label = run_label(pattern)
         self.files: dict[str, Path] = {}
         for run in self.runs:
-            state = run.read_state()
-            if tuple(state.get("classes", ())) != classes:
-                raise UserError(f"{run.path} was trained for other classes than the task's")
-            self.files.update({Path(c).name: run.oof_path(Path(c).name) for c in state.get("val_cases", [])
-                               if run.oof_path(Path(c).name).is_file()})
+            state = run.state()
+            run.check_classes(state, classes)
+            self.files.update(run.oof_files(state))
         if not self.files:
             raise UserError(f"--runs {pattern!r}: no OOF probabilities (train-fold writes them when a fold ends)")
         self.names = set(self.files)
 
     def data_root(self) -> Path:
-        state = self.runs[0].read_state()
-        return validate_config(state.get("config", {}), MemberConfig, str(self.runs[0].path / STATE_FILE)).data.root
+        return self.runs[0].state().config.data.root
 
     def masks(self, name: str, shape: tuple[int, int]) -> np.ndarray:
         probs = np.load(self.files[name], mmap_mode="r")

@@ -9,66 +9,25 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 import yaml
 
 import atomic
 from configs.schema import MemberConfig
-from data import get_task
-from data.images import write_image_atomic
-from data.resample import shrink_probs
-from data.task import Task
 from errors import UserError
-from folds.engine import ValidationSet, data_hash
-from folds.split import Fold, read_splits
+from folds.fold_run import finish_fold, open_fold, per_class_list
+from folds.validation import ValidationSet
+from folds.yolo.export import export_dataset
 from models import build_model
 from models.device import pick_device
 from models.predictors import build_predictor
-from models.run_folder import CURVES_FILE, LOG_FILE, RunFolder
+from models.run_folder import RunFolder, RunState
 from models.yolo import offline_ultralytics, set_box_prior
 from names import OptimizerName, SchedulerName
-from plots import plot_curves
 
 ULTRALYTICS_DIR = "ultralytics"  # inside the run folder: its checkpoints, results.csv and settings
 MODEL_YAML = "model.yaml"
 OPTIMIZERS = {OptimizerName.ADAM: "Adam", OptimizerName.ADAMW: "AdamW", OptimizerName.SGD: "SGD"}
-
-
-def mask_polygons(mask: np.ndarray) -> list[np.ndarray]:
-    """One polygon per connected component (outer boundary), as (n, 2) x, y pixel coordinates."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return [c[:, 0, :] for c in contours if len(c) >= 3]
-
-
-def label_lines(masks: np.ndarray) -> list[str]:
-    """Ultralytics segment labels: `class x1 y1 x2 y2 ...`, coordinates normalised to [0, 1]."""
-    height, width = masks.shape[1:]
-    lines = []
-    for index, mask in enumerate(masks):
-        for polygon in mask_polygons(mask):
-            points = (polygon + 0.5) / np.array([width, height])
-            lines.append(f"{index} " + " ".join(f"{v:.6f}" for v in points.ravel()))
-    return lines
-
-
-def export_dataset(task: Task, split: Fold, folder: Path) -> Path:
-    """Write images/{train,val}, labels/{train,val} and data.yaml under `folder` once; return data.yaml."""
-    data_yaml, done = folder / "data.yaml", folder / ".complete"
-    if done.is_file():
-        return data_yaml
-    for part, cases in (("train", split.train), ("val", split.val)):
-        stems = [Path(case).stem for case in cases]
-        if len(set(stems)) != len(stems):
-            raise UserError(f"yolov8-seg needs unique image names per fold; {part} repeats one")
-        for case, stem in zip(cases, stems):
-            write_image_atomic(folder / "images" / part / f"{stem}.png", task.read_image(case))
-            atomic.write_text(folder / "labels" / part / f"{stem}.txt", "\n".join(label_lines(task.read_mask(case))))
-    atomic.write_text(data_yaml, yaml.safe_dump({"path": str(folder.resolve()), "train": "images/train",
-                                                 "val": "images/val", "names": dict(enumerate(task.classes))}))
-    atomic.write_text(done, "")
-    return data_yaml
 
 
 def train_arguments(config: MemberConfig, data_yaml: Path, run: RunFolder, device: torch.device,
@@ -136,23 +95,23 @@ def ultralytics_log(results_csv: Path) -> list[dict]:
     return rows
 
 
-def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) -> tuple[Path, float, int]:
-    """Train one fold through ultralytics; return (run folder, best mean Dice, epochs)."""
+def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) -> RunState:
+    """Train one fold through ultralytics; return its final state."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UserError("yolov8-seg members train under ultralytics' own trainer: run train-fold without torchrun")
-    task = get_task(config.task, config.data.root)
-    split = read_splits(config.data.splits).fold(fold)
-    run = RunFolder(Path(config.run.dir) / f"fold{fold}")
-    fingerprint = data_hash(split.train + split.val, task.root)
+    fold_run = open_fold(config, fold, resume)
+    run, task, split = fold_run.run, fold_run.task, fold_run.split
     last = run.path / ULTRALYTICS_DIR / "weights" / "last.pt"
-    if resume and not last.is_file():
+    if resume and not (fold_run.resuming and last.is_file()):
         raise UserError(f"cannot resume {run.path}: no ultralytics checkpoint {last}")
+    device = pick_device(config.train.device, key="train.device")
     offline_ultralytics(run.path / ULTRALYTICS_DIR / "settings")
     from ultralytics import YOLO
 
-    device = pick_device(config.train.device, key="train.device")
-    data_yaml = export_dataset(task, split, Path(config.run.dir) / "yolo_data" / f"fold{fold}-{fingerprint}")
+    data_yaml = export_dataset(task, split, Path(config.run.dir) / "yolo_data" / f"fold{fold}-{fold_run.data_hash}")
     arguments = train_arguments(config, data_yaml, run, device, quiet)
+    if not resume:
+        run.write_state(fold_run.state(trainer="ultralytics"))  # what later resumes are checked against
     with no_font_download():
         if resume:
             yolo = YOLO(str(last), task="segment")  # our own checkpoint from the interrupted run
@@ -172,18 +131,12 @@ def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) 
     val = ValidationSet(task, split.val, predictor, quiet)
     sums, count = val.dice_sums(predictor, config.train.batch_size, len(task.classes))
     per_class = sums / max(count, 1)
-    for index, probs in val.grid_probabilities(predictor, config.train.batch_size):
-        run.write_oof(Path(split.val[index]).name, shrink_probs(probs, config.train.oof_size))
     rows = ultralytics_log(run.path / ULTRALYTICS_DIR / "results.csv")
     if rows:
         rows[-1]["val_dice"] = round(float(per_class.mean()), 6)
-    run.write_log(rows)
-    run.write_state({
-        "config": config.model_dump(mode="json"), "fold": fold, "epoch": config.train.epochs,
-        "best_epoch": config.train.epochs, "best_dice": float(per_class.mean()), "data_hash": fingerprint,
-        "classes": list(task.classes), "val_cases": split.val, "world_size": 1,
-        "last_val_dice_per_class": [round(float(d), 6) for d in per_class], "oof_done": True,
-        "trainer": "ultralytics"})
-    if rows:
-        plot_curves(run.path / LOG_FILE, run.path / CURVES_FILE, f"{run.path.parent.name} fold {fold}")
-    return run.path, float(per_class.mean()), config.train.epochs
+        run.write_log(rows)
+    state = fold_run.state(epoch=config.train.epochs, best_epoch=config.train.epochs,
+                           best_dice=float(per_class.mean()), last_val_dice_per_class=per_class_list(per_class),
+                           trainer="ultralytics")
+    finish_fold(fold_run, val, predictor, quiet, state)
+    return state

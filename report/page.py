@@ -3,18 +3,16 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 import atomic
-from submit.confusion import predicted_share
-
-if TYPE_CHECKING:
-    from submit.analyze import Analysis
+from report.analysis import Analysis
+from report.confusion import predicted_share
 
 STYLE = """body{font-family:sans-serif;margin:24px;max-width:1500px;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+table{border-collapse:collapse;font-size:13px;margin:8px 0 20px}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}th{background:#f0f0f0}td.best{color:#0a5;font-weight:bold}
 img{max-width:100%;border:1px solid #ddd;margin:4px 0}.row{display:flex;flex-wrap:wrap;gap:8px}
 .row img{max-width:48%}h2{border-bottom:2px solid #eee;padding-bottom:4px;margin-top:32px}"""
@@ -69,15 +67,16 @@ def members_section(result: Analysis) -> str:
     return table(header, rows)
 
 
-def write_page(path: Path, result: Analysis, figures: dict[str, list[str]], worst: list[tuple[str, float, str]]) -> Path:
+def write_page(path: Path, result: Analysis, figures: dict[str, list[str]],
+               worst: list[tuple[str, float, str]]) -> Path:
     dice = result.dice
     worst_rows = [[f'<a href="{html.escape(p)}">{html.escape(n)}</a>', f"{d:.4f}"] for n, d, p in worst]
     sections = [
         f"<h1>{html.escape(result.labels[0])}: mean Dice {dice.mean():.4f}</h1>",
         f"<p>{len(result.names)} images, {len(result.task.classes)} classes, task {result.task.name}. Tables: "
         '<a href="per_class.csv">per_class.csv</a>, <a href="per_image.csv">per_image.csv</a>, '
-        '<a href="confusion.csv">confusion.csv</a>' + (', <a href="members.csv">members.csv</a>' if len(result.labels) > 1
-                                                       else "") + ".</p>",
+        '<a href="confusion.csv">confusion.csv</a>'
+        + (', <a href="members.csv">members.csv</a>' if len(result.labels) > 1 else "") + ".</p>",
         "<h2>Per-class Dice</h2>", images(figures["per_class"]), class_section(result),
         "<h2>Dice over images</h2>", images(figures["histogram"]),
         "<h2>Worst images</h2>", table(["image", "mean Dice"], worst_rows),

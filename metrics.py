@@ -17,7 +17,7 @@ class Counts:
     fn: np.ndarray
 
     @classmethod
-    def of(cls, pred: np.ndarray, truth: np.ndarray) -> "Counts":
+    def of(cls, pred: np.ndarray, truth: np.ndarray) -> Counts:
         pred, truth = pred.astype(bool), truth.astype(bool)
         axes = (-2, -1)
         tp = np.count_nonzero(pred & truth, axis=axes)

@@ -1,0 +1,108 @@
+"""Out-of-fold probabilities as the tuning commands read them: each entry's OOF files over its folds,
+and one class of every entry at a time on each image's OOF grid, with the truth resampled there."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from configs.schema import EnsembleConfig, MemberConfig
+from data import get_task
+from data.resample import mask_on_grid, resize_plane
+from ensemble.members import expand
+from ensemble.thresholds import image_threshold_dice
+from errors import UserError
+from models.run_folder import RunFolder
+
+Counts = tuple[int, ...]  # how many times each entry was picked
+
+
+@dataclass
+class OofSources:
+    """Per ensemble entry: image name -> OOF file over all its folds; entry weights; a member config;
+    the fold each image was validated in (by the first entry)."""
+
+    tables: list[dict[str, Path]]
+    weights: list[float]
+    member_config: MemberConfig
+    folds: dict[str, int]
+
+    def common_names(self) -> list[str]:
+        names = sorted(set.intersection(*(set(t) for t in self.tables)))
+        if not names:
+            raise UserError("no image has OOF probabilities from every ensemble entry: train the folds first")
+        return names
+
+
+def oof_sources(config: EnsembleConfig) -> OofSources:
+    """Every entry's OOF files over all its folds, read from its run folders' state."""
+    tables, weights, first_config, folds = [], [], None, {}
+    for entry in config.member_entries():
+        table: dict[str, Path] = {}
+        for path, _ in expand([entry]):
+            run = RunFolder(path)
+            state = run.state()
+            first_config = first_config or state.config
+            files = run.oof_files(state)
+            table.update(files)
+            if not tables:
+                folds.update({name: state.fold for name in files})
+        tables.append(table)
+        weights.append(entry.weight)
+    return OofSources(tables, weights, first_config, folds)
+
+
+@dataclass
+class ClassOof:
+    """One class's OOF over every image, pixels of all images concatenated."""
+
+    planes: np.ndarray  # (entries, pixels) float32 probabilities
+    truth: np.ndarray  # (pixels,) bool
+    image: np.ndarray  # (pixels,) index of each pixel's image
+    images: int
+    _dice: dict[Counts, np.ndarray] = field(default_factory=dict)
+
+    def dice(self, counts: Counts) -> np.ndarray:
+        """(images, thresholds) Dice of the vote weighted by `counts`, computed once per counts."""
+        if counts not in self._dice:
+            weights = np.asarray(counts, np.float32) / sum(counts)
+            vote = np.tensordot(weights, self.planes, axes=1)
+            self._dice[counts] = image_threshold_dice(vote, self.truth, self.image, self.images)
+        return self._dice[counts]
+
+    def mean_dice(self, counts: Counts, rows: np.ndarray) -> np.ndarray:
+        """(thresholds,) mean Dice over the images in `rows`."""
+        return self.dice(counts)[rows].mean(0)
+
+    @property
+    def entries(self) -> int:
+        return len(self.planes)
+
+
+class OofReader:
+    """Each image's truth on its OOF grid, read once; then one class's OOF of every entry at a time."""
+
+    def __init__(self, sources: OofSources, names: list[str], quiet: bool):
+        self.sources, self.names = sources, names
+        task = get_task(sources.member_config.task, sources.member_config.data.root)
+        cases = task.cases_by_name(task.labelled_cases())
+        self.classes = task.classes
+        self.grids, self.truths = [], []
+        for name in tqdm(names, desc="truth", unit="img", disable=quiet):
+            grid = max((np.load(table[name], mmap_mode="r").shape[1:] for table in sources.tables),
+                       key=lambda shape: shape[0] * shape[1])
+            truth = task.read_mask(cases[name])
+            self.grids.append(grid)
+            self.truths.append([np.packbits(mask_on_grid(plane, grid)) for plane in truth])
+
+    def read_class(self, channel: int) -> ClassOof:
+        planes, truth, image = [], [], []
+        for index, (name, grid) in enumerate(zip(self.names, self.grids)):
+            planes.append(np.stack([resize_plane(np.load(table[name], mmap_mode="r")[channel].astype(np.float32), grid)
+                                    for table in self.sources.tables]).reshape(len(self.sources.tables), -1))
+            pixels = grid[0] * grid[1]
+            truth.append(np.unpackbits(self.truths[index][channel], count=pixels).astype(bool))
+            image.append(np.full(pixels, index, np.int32))
+        return ClassOof(np.concatenate(planes, 1), np.concatenate(truth), np.concatenate(image), len(self.names))

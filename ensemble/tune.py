@@ -1,0 +1,114 @@
+"""`tune-thresholds` and `tune-ensemble`: choices made on the members' OOF probabilities, written as the
+ensemble config's `thresholds:` and `weights:` files, with the cross-validated table.
+
+Dice is computed on each image's OOF grid (the largest among the entries, at most `train.oof_size` a
+side), the truth resampled there by area."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import atomic
+from configs.schema import EnsembleConfig
+from data import get_task
+from ensemble.oof import Counts, OofReader, oof_sources
+from ensemble.selection import STRATEGIES, ClassResult, tune_class
+from ensemble.thresholds import CANDIDATES, DEFAULT, best_candidates, threshold_dice
+from ensemble.vote import class_probabilities, grid_means
+from ensemble.weights import write_weights
+from errors import UserError
+from models.run_folder import run_label
+
+
+def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> Path:
+    """Pick per class the threshold maximising the ensemble's mean OOF Dice; write thresholds.json.
+
+    OOF files sit on grids of at most `train.oof_size`; each class plane is resampled to the image's
+    size one at a time."""
+    sources = oof_sources(config)
+    names = sources.common_names()
+    task = get_task(sources.member_config.task, sources.member_config.data.root)
+    cases = task.cases_by_name(task.labelled_cases())
+    total = np.zeros((len(task.classes), len(CANDIDATES)))
+    for name in tqdm(names, desc="oof", unit="img", disable=quiet):
+        truth = task.read_mask(cases[name])
+        grids = grid_means([(np.load(t[name]), w) for t, w in zip(sources.tables, sources.weights)])
+        for channel in range(len(task.classes)):  # one full-size class plane at a time
+            plane = class_probabilities(grids, truth.shape[1:], channel)
+            total[channel] += threshold_dice(plane[None], truth[channel:channel + 1])[0]
+    mean = total / len(names)
+    default = int(np.flatnonzero(CANDIDATES == DEFAULT)[0])
+    best = best_candidates(mean)
+    result = {"thresholds": {c: float(CANDIDATES[b]) for c, b in zip(task.classes, best)},
+              "oof_images": len(names), "oof_dice_default": float(mean[:, default].mean()),
+              "oof_dice_tuned": float(mean[np.arange(len(best)), best].mean())}
+    atomic.write_text(out, json.dumps(result, indent=1))
+    return out
+
+
+@dataclass
+class Tuning:
+    weights_file: Path
+    table_file: Path
+    members: list[str]
+    classes: list[ClassResult]
+
+    def table(self) -> str:
+        """The cross-validated Dice per class and on average: best single member, uniform vote, tuned vote."""
+        lines = [f"{'class':<16} {'best member':>11} {'uniform':>8} {'tuned':>8}  tuned weights"]
+        for result in self.classes:
+            v = result.validated
+            lines.append(f"{result.name:<16} {v['best_member']:11.4f} {v['uniform']:8.4f} {v['tuned']:8.4f}  "
+                         f"{describe(result.counts, self.members)}")
+        means = {k: np.mean([r.validated[k] for r in self.classes]) for k in STRATEGIES}
+        lines.append(f"{'mean':<16} {means['best_member']:11.4f} {means['uniform']:8.4f} {means['tuned']:8.4f}")
+        return "\n".join(lines)
+
+
+def describe(counts: Counts, members: list[str]) -> str:
+    """`2x unetpp + effisegnet`: each chosen entry's short name, with how often it was picked."""
+    return " + ".join(f"{c}x {run_label(m)}" if c > 1 else run_label(m) for c, m in zip(counts, members) if c)
+
+
+def write_table(path: Path, members: list[str], results: list[ClassResult]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["class", "best_member", "uniform", "tuned", "selection_best_member", "selection_uniform",
+                     "selection_tuned", "threshold", "weights"])
+    for r in results:
+        writer.writerow([r.name, *(f"{r.validated[k]:.6f}" for k in STRATEGIES),
+                         *(f"{r.selection[k]:.6f}" for k in STRATEGIES), r.threshold, describe(r.counts, members)])
+    writer.writerow(["mean", *(f"{np.mean([r.validated[k] for r in results]):.6f}" for k in STRATEGIES),
+                     *(f"{np.mean([r.selection[k] for r in results]):.6f}" for k in STRATEGIES), "", ""])
+    atomic.write_text(path, buffer.getvalue())
+
+
+def tune_ensemble(config: EnsembleConfig, out: Path, quiet: bool = False) -> Tuning:
+    """Write the weights file `out` and, beside it, `<out>_cv.csv` with the cross-validated table."""
+    atomic.check_target(out)
+    sources = oof_sources(config)
+    names = sources.common_names()
+    folds = np.array([sources.folds[name] for name in names])
+    if len(np.unique(folds)) < 2:
+        raise UserError("tune-ensemble cross-validates over folds: the first member has OOF images from "
+                        "only one fold; train at least 2 folds")
+    members = [entry.path for entry in config.member_entries()]
+    reader = OofReader(sources, names, quiet)
+    results = [tune_class(reader.read_class(channel), name, folds)
+               for channel, name in enumerate(tqdm(reader.classes, desc="select", unit="class", disable=quiet))]
+    counts = np.array([r.counts for r in results], np.float64).T
+    table_file = out.with_name(f"{out.stem}_cv.csv")
+    write_table(table_file, members, results)
+    summary = {"oof_images": len(names), "folds": sorted(int(f) for f in np.unique(folds)),
+               "cv_table": table_file.name,
+               **{f"cv_dice_{k}": float(np.mean([r.validated[k] for r in results])) for k in STRATEGIES},
+               **{f"selection_dice_{k}": float(np.mean([r.selection[k] for r in results])) for k in STRATEGIES}}
+    write_weights(out, members, reader.classes, counts / counts.sum(0), np.array([r.threshold for r in results]),
+                  summary)
+    return Tuning(out, table_file, members, results)

@@ -1,0 +1,29 @@
+"""`train-fold`: one member on one fold, in our engine or (YOLOv8-seg) in ultralytics' trainer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from configs.schema import MemberConfig
+from names import ModelFamily
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    run_dir: Path
+    best_dice: float
+    best_epoch: int
+    is_main: bool = True  # False in the other processes of a torchrun job
+
+
+def train_fold(config: MemberConfig, fold: int, resume: bool = False, quiet: bool = False) -> FoldResult:
+    """Train `config` on fold `fold`, resuming from the last finished epoch if asked."""
+    if config.model.name == ModelFamily.YOLOV8_SEG:
+        from folds.yolo.trainer import train_yolo_fold
+
+        state = train_yolo_fold(config, fold, resume, quiet)
+        return FoldResult(Path(config.run.dir) / f"fold{fold}", state.best_dice, state.best_epoch)
+    from folds.engine import train_torch_fold
+
+    trainer, is_main = train_torch_fold(config, fold, resume, quiet)
+    return FoldResult(trainer.run.path, trainer.best_dice, trainer.best_epoch, is_main)
