@@ -4,6 +4,7 @@ Every writer in the project goes through here, so a crash never leaves a half-wr
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,27 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
             os.remove(tmp)
 
 
+@contextmanager
+def atomic_folder(path: Path | str, command: str) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; only if the block succeeds it replaces `path` (which must be
+    absent, empty or made by an earlier run of `command`: a marker beside it says so), else it is removed."""
+    path = Path(path)
+    claimable_folder(path, command, str(path), beside=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~current_umask())
+    try:
+        yield tmp
+        write_text(marker_path(path, command, beside=True), f"made by cli.py {command}; it may write here again\n")
+        old = tmp.with_suffix(".old")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -45,6 +67,31 @@ def check_target(path: Path | str) -> Path:
     if blocking is not None:
         raise UserError(f"cannot write {path}: {blocking} is a file, not a folder")
     return path
+
+
+def marker_path(folder: Path, command: str, beside: bool = False) -> Path:
+    """The file saying `command` made `folder`: inside it, or beside it for folders users hand on as they
+    are (the Kvasir masks)."""
+    return folder.parent / f".{folder.name}.segzoo-{command}" if beside else folder / f".segzoo-{command}"
+
+
+def claimable_folder(path: Path | str, command: str, option: str, beside: bool = False) -> bool:
+    """Refuse, before any work, a folder `command` may not write into: a file, or a non-empty folder an
+    earlier run of `command` did not make. True when such an earlier run made it (its marker is there)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file: name a folder")
+    if marker_path(path, command, beside).is_file():
+        return True
+    if path.is_dir() and any(path.iterdir()):
+        raise UserError(f"{option} {path} exists and was not made by {command}: name a new or empty folder")
+    return False
+
+
+def mark_folder(path: Path | str, command: str, beside: bool = False) -> None:
+    """Create `path` and mark it as `command`'s, so a later run of `command` may write into it again."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    write_text(marker_path(Path(path), command, beside), f"made by cli.py {command}; it may write here again\n")
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import traceback
 from pathlib import Path
 
 from errors import UserError
@@ -21,10 +23,13 @@ def cmd_split(args: argparse.Namespace) -> None:
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
+    from atomic import claimable_folder, mark_folder
     from data.synthetic import make_handbone, make_kvasir
 
     if args.size < 32 or args.count < 1:
         raise UserError(f"synth needs --size >= 32 and --count >= 1 (got {args.size}, {args.count})")
+    claimable_folder(args.out, "synth", "--out")
+    mark_folder(args.out, "synth")
 
     if args.task == TaskName.HANDBONE:
         make_handbone(args.out, patients=args.count, size=args.size, seed=args.seed)
@@ -127,11 +132,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text)
         command.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the traceback of an unexpected error")
         command.set_defaults(handler=handler)
         return command
 
@@ -213,13 +221,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(Exception):
+    """SIGTERM (what job schedulers send), raised where the process is so every writer cleans up."""
+
+
+def raise_terminated(signum: int, frame) -> None:
+    raise Terminated(f"stopped by {signal.Signals(signum).name}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0; 2 for bad input (one line); 1 for anything unexpected (one line, the traceback with --debug);
+    130 / 143 when interrupted, after removing what the command had half written."""
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         args.handler(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (Terminated, KeyboardInterrupt) as err:
+        print(f"error: {args.command} interrupted ({err or 'Ctrl-C'}); its unfinished outputs were removed",
+              file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
+    except Exception as err:  # noqa: BLE001 - the user gets one line, not a traceback
+        if args.debug:
+            traceback.print_exc()
+        message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        print(f"error: unexpected failure while running {args.command}: {type(err).__name__}: {message[:300]} "
+              f"(--debug shows the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -13,7 +13,6 @@ from data import get_task
 from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
 from ensemble.tune import tune_ensemble
-from errors import UserError
 from folds.split import make_splits, write_splits
 from folds.train import train_fold
 from names import TaskName
@@ -45,19 +44,11 @@ def ensemble_score(workdir: Path, holdout: Path, members: list[str], csv: Path, 
     return score_csv(TaskName.HANDBONE, csv, holdout, quiet=True).mean_dice
 
 
-MARKER = ".segzoo-demo"  # inside every folder the demo made: the only folders it will remove
-
-
 def fresh_workdir(workdir: Path) -> None:
-    """Empty `workdir` if the demo made it; refuse any other existing, non-empty folder."""
-    if workdir.exists() and not workdir.is_dir():
-        raise UserError(f"--workdir {workdir} is a file")
-    if workdir.is_dir() and any(workdir.iterdir()):
-        if not (workdir / MARKER).is_file():
-            raise UserError(f"--workdir {workdir} exists and was not made by demo: name a new or empty folder")
+    """Empty `workdir` if the demo made it (its marker is there); refuse any other existing, non-empty folder."""
+    if atomic.claimable_folder(workdir, "demo", "--workdir"):
         shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(workdir / MARKER, "made by cli.py demo; demo may delete this folder\n")
+    atomic.mark_folder(workdir, "demo")
 
 
 def run_demo(workdir: Path, quiet: bool = False) -> None:

@@ -1,6 +1,7 @@
 """`ensemble`: stream test images through every member, soft-vote, threshold, write the CSV."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from atomic import atomic_path, check_target
+from atomic import atomic_folder, atomic_path, check_target, claimable_folder
 from configs.schema import EnsembleConfig
 from data import get_task
 from data.images import write_image_atomic
@@ -68,8 +69,11 @@ def run_ensemble(config: EnsembleConfig, quiet: bool = False, shard: Shard | Non
     masks_dir = config.output.masks_dir
     if masks_dir is None and len(task.classes) == 1:
         masks_dir = config.output.csv.with_name(config.output.csv.stem + "_masks")
+    if masks_dir is not None:
+        claimable_folder(masks_dir, "ensemble", "output.masks_dir", beside=True)
     out = Path(config.output.csv)
-    with atomic_path(out) as tmp:
+    with atomic_path(out) as tmp, contextlib.ExitStack() as stack:  # the masks folder lands just before the CSV
+        masks_tmp = None if masks_dir is None else stack.enter_context(atomic_folder(masks_dir, "ensemble"))
         with open(tmp, "w", newline="") as handle, tqdm(total=len(cases), desc="ensemble", unit="img",
                                                          disable=quiet) as bar:
             writer = SubmissionWriter(handle, task.classes)
@@ -79,9 +83,8 @@ def run_ensemble(config: EnsembleConfig, quiet: bool = False, shard: Shard | Non
                     name = Path(case).name
                     masks = list(vote_masks(vote.means(), image.shape[:2], thresholds))
                     writer.write_rles(name, [encode(m) for m in masks])
-                    if masks_dir is not None and len(masks) == 1:
-                        write_image_atomic(Path(masks_dir) / f"{Path(name).stem}.png",
-                                           masks[0].astype(np.uint8) * 255)
+                    if masks_tmp is not None and len(masks) == 1:
+                        write_image_atomic(masks_tmp / f"{Path(name).stem}.png", masks[0].astype(np.uint8) * 255)
                 bar.update(len(batch))
         try:
             names = {Path(case).name for case in cases}

@@ -78,6 +78,8 @@ class FoldTrainer:
         self.swa = AveragedModel(self.model) if train.swa_start is not None else None
         self.swa_scheduler = SWALR(self.optimizer, train.swa_lr) if self.swa and train.swa_lr else None
         self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []
+        if self.processes.is_main:  # one writer of the run folder at a time
+            self.run.lock()
         if resume_from is not None:
             self.restore(resume_from)
         elif self.processes.is_main:

@@ -3,8 +3,10 @@ every file written atomically."""
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,8 +20,8 @@ import atomic
 from configs.schema import MemberConfig, validate_config
 from errors import UserError
 
-MODEL_FILE, STATE_FILE, RESUME_FILE, LOG_FILE, CURVES_FILE, OOF_DIR = (
-    "model.safetensors", "state.json", "optimizer.pt", "log.csv", "curves.png", "oof")
+MODEL_FILE, STATE_FILE, RESUME_FILE, LOG_FILE, CURVES_FILE, OOF_DIR, LOCK_FILE = (
+    "model.safetensors", "state.json", "optimizer.pt", "log.csv", "curves.png", "oof", ".lock")
 
 
 def run_label(pattern: str) -> str:
@@ -52,6 +54,20 @@ class RunFolder:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self._lock: int | None = None
+
+    def lock(self) -> None:
+        """Hold an OS lock on the folder until this process exits (never stale: the kernel drops it with the
+        process); a second writer is refused in one line."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise UserError(f"{self.path} is being written by another train-fold process: wait for it, or set "
+                            f"run.dir elsewhere") from None
+        self._lock = descriptor
 
     def save_weights(self, model: nn.Module) -> None:
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

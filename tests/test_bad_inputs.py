@@ -135,6 +135,13 @@ CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
      "unknown label 'Femur'"),
     # synth
     ("synth: size 0", lambda i: ["synth", "--task", "kvasir", "--out", str(i.work / "s"), "--size", "0"], "--size"),
+    ("synth: onto a folder it did not make", lambda i: ["synth", "--task", "kvasir", "--out",
+                                                        str(((i.work / "mine").mkdir() or corrupt(i.work / "mine" / "keep.jpg")).parent)],
+     "was not made by synth"),
+    ("synth: onto a file", lambda i: ["synth", "--task", "kvasir", "--out", str(corrupt(i.work / "f.txt"))], "is a file"),
+    ("ensemble: masks folder it did not make", lambda i: i.ensemble(
+        f"output.masks_dir={((i.work / 'masks').mkdir() or corrupt(i.work / 'masks' / 'keep.png')).parent}"),
+     "was not made by ensemble"),
     ("synth: count 0", lambda i: ["synth", "--task", "handbone", "--out", str(i.work / "s"), "--count", "0"],
      "--count"),
     # train-fold: config

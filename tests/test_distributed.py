@@ -39,7 +39,7 @@ def ddp_run(kvasir_root, tmp_path_factory):
 
 def test_two_processes_write_exactly_one_set_of_artefacts(ddp_run, kvasir_root):
     _, splits, run = ddp_run
-    assert sorted(p.name for p in run.iterdir()) == ["curves.png", "log.csv", "model.safetensors", "oof", "optimizer.pt",
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "curves.png", "log.csv", "model.safetensors", "oof", "optimizer.pt",
                                                      "state.json"]
     state = json.loads((run / "state.json").read_text())
     val = json.loads(splits.read_text())["folds"][0]["val"]

@@ -15,6 +15,7 @@ from configs.schema import EnsembleConfig, validate_config
 from data import get_task
 from ensemble.run import run_ensemble
 from folds.split import make_splits, write_splits
+from models.run_folder import RunFolder
 from submit.submission import read_submission, write_submission
 from tests.stubs import make_conv_run
 
@@ -106,3 +107,88 @@ def test_an_ensemble_killed_midway_reuses_its_cache_and_writes_the_same_csv(kvas
     calls.clear()
     monkeypatch.setattr(ResizePredictor, "predict_batch", real)
     assert run_ensemble(config, quiet=True).read_bytes() == clean
+
+
+@pytest.fixture
+def slow_ensemble(kvasir_root, tmp_path):
+    """A trained tiny member and 150 test images: an ensemble run long enough to be stopped midway."""
+    from data.synthetic import make_kvasir
+    from folds.train import train_fold
+
+    splits = tmp_path / "splits.json"
+    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
+    from configs.schema import MemberConfig, load_config
+    config = load_config(ROOT / "configs/kvasir/tiny.yaml", MemberConfig, [
+        f"data.root={kvasir_root}", f"data.splits={splits}", f"run.dir={tmp_path / 'member'}", "train.epochs=1"])
+    member = train_fold(config, fold=0, quiet=True).run_dir
+    images = make_kvasir(tmp_path / "many", train=1, validation=1, test=150, size=160, seed=9) / "test"
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = [sys.executable, str(ROOT / "cli.py"), "--quiet", "ensemble", "--config",
+            str(ROOT / "configs/ensemble/kvasir.yaml"), "--set", f"members=[{member}]", f"data.root={images}",
+            f"output.csv={out / 'sub.csv'}"]
+    return argv, out
+
+
+def test_sigterm_during_ensemble_leaves_the_output_folder_as_it_was(slow_ensemble):
+    argv, out = slow_ensemble
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not any(p.name.endswith(".tmp") and p.is_dir() for p in out.iterdir()) and time.time() < deadline:
+        time.sleep(0.02)  # the masks' temporary folder: voting has begun
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and err.count("\n") == 1 and "interrupted" in err, err
+    assert list(out.iterdir()) == []
+
+
+def test_a_second_train_fold_on_the_same_run_folder_is_refused_and_the_lock_never_goes_stale(kvasir_root,
+                                                                                          tmp_path):
+    splits = tmp_path / "splits.json"
+    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
+    long_run = train_command(kvasir_root, splits, tmp_path / "run", "train.epochs=1000")  # killed long before
+    first = subprocess.Popen(long_run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = tmp_path / "run" / "fold0" / "state.json"
+    deadline = time.time() + 120
+    while not state.is_file() and time.time() < deadline:  # written once the lock is held
+        time.sleep(0.05)
+    second = subprocess.run(long_run + ["--resume"], capture_output=True, text=True)
+    assert first.poll() is None, "the first run ended before the second started"
+    assert second.returncode == 2 and "being written by another train-fold" in second.stderr
+    assert second.stderr.count("\n") == 1
+    first.send_signal(signal.SIGKILL)  # a crash: the kernel drops its lock with the process
+    first.wait()
+    RunFolder(tmp_path / "run" / "fold0").lock()  # what the next train-fold takes first: free again
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_outputs_get_the_mode_a_plain_open_gives(kvasir_root, tmp_path, run_cli, umask, mode):
+    member = tmp_path / "m" / "fold0"
+    make_conv_run(member, "kvasir", ("polyp",), image_size=32, seed=4)
+    previous = os.umask(umask)
+    try:
+        code, _, err = run_cli("--quiet", "ensemble", "--config", ROOT / "configs/ensemble/kvasir.yaml", "--set",
+                               f"members=[{member}]", f"data.root={kvasir_root / 'test'}",
+                               f"output.csv={tmp_path / 'sub.csv'}")
+    finally:
+        os.umask(previous)
+    assert code == 0, err
+    assert (tmp_path / "sub.csv").stat().st_mode & 0o777 == mode
+    assert all(p.stat().st_mode & 0o777 == mode for p in (tmp_path / "sub_masks").iterdir())
+
+
+def test_an_unexpected_error_is_one_line_and_exit_1_with_the_traceback_behind_debug(kvasir_root, tmp_path, run_cli,
+                                                                                    monkeypatch):
+    import submit.validate
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(submit.validate, "validate_csv", broken)
+    argv = ("validate", "--task", "kvasir", "--csv", tmp_path / "x.csv", "--images", kvasir_root)
+    code, _, err = run_cli(*argv)
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("error: unexpected failure while running validate: RuntimeError: disk on fire")
+    code, _, err = run_cli("--debug", *argv)
+    assert code == 1 and "Traceback (most recent call last)" in err

@@ -12,8 +12,8 @@ from efficientnet_lite_pytorch import EfficientNet
 from safetensors.torch import load_file, save_file
 
 from configs.schema import MemberConfig, ModelConfig, load_config
-from folds.split import make_splits, write_splits
 from data import get_task
+from folds.split import make_splits, write_splits
 from models import build_model
 from models.losses import CombinedLoss
 

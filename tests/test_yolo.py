@@ -194,8 +194,8 @@ def test_an_interrupted_yolo_run_resumes_where_it_stopped(kvasir_root, tmp_path,
             "data.image_size=64"]
     with monkeypatch.context() as patch:
         patch.setitem(base.default_callbacks, "on_model_save", [interrupt])
-        with pytest.raises(Interrupted, match="after epoch 1"):
-            run_cli(*args)
+        code, _, err = run_cli(*args)  # an unexpected exception: one line, exit 1
+        assert code == 1 and "Interrupted: stopped after epoch 1" in err and err.count("\n") == 1
     run = tmp_path / "run" / "fold0"
     assert not (run / "model.safetensors").exists()
     checkpoint = torch.load(run / "ultralytics/weights/last.pt", map_location="cpu", weights_only=False)
@@ -214,3 +214,18 @@ def test_an_interrupted_yolo_run_resumes_where_it_stopped(kvasir_root, tmp_path,
     rows = (run / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == ["1", "2"]  # each epoch once, none trained twice
     assert (run / "model.safetensors").is_file() and json.loads((run / "state.json").read_text())["oof_done"]
+
+
+def test_a_relative_run_dir_keeps_ultralytics_files_in_the_run_folder(kvasir_root, tmp_path, run_cli, monkeypatch):
+    """ultralytics puts a relative `project` under its own runs_dir; the run folder must get them all the same."""
+    splits = tmp_path / "splits.json"
+    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny_yolo.yaml", "--fold", "0",
+                           "--set", f"data.root={kvasir_root}", f"data.splits={splits}", "run.dir=relative",
+                           "train.epochs=1", "data.image_size=64")
+    assert code == 0, err
+    run = tmp_path / "relative" / "fold0"
+    assert (run / "ultralytics" / "results.csv").is_file() and (run / "ultralytics/weights/last.pt").is_file()
+    assert len((run / "log.csv").read_text().splitlines()) == 2 and (run / "curves.png").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["relative", "splits.json"]

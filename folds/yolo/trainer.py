@@ -45,7 +45,8 @@ def train_arguments(config: MemberConfig, data_yaml: Path, run: RunFolder, devic
         "device": "cpu" if device.type == "cpu" else str(device.index or 0), "workers": config.data.workers,
         "amp": config.train.amp and device.type == "cuda", "fliplr": config.augment.hflip,
         "flipud": config.augment.vflip, "overlap_mask": False, "plots": False, "pretrained": False, "val": True,
-        "project": str(run.path), "name": ULTRALYTICS_DIR, "exist_ok": True, "verbose": not quiet,
+        # absolute: ultralytics puts a relative project under its own runs_dir
+        "project": str(run.path.resolve()), "name": ULTRALYTICS_DIR, "exist_ok": True, "verbose": not quiet,
         "deterministic": True, **config.model.trainer_args,
     }
 
@@ -110,6 +111,7 @@ def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) 
 
     data_yaml = export_dataset(task, split, Path(config.run.dir) / "yolo_data" / f"fold{fold}-{fold_run.data_hash}")
     arguments = train_arguments(config, data_yaml, run, device, quiet)
+    run.lock()
     if not resume:
         run.write_state(fold_run.state(trainer="ultralytics"))  # what later resumes are checked against
     with no_font_download():
