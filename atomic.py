@@ -22,9 +22,9 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~current_umask())  # the mode a plain open() gives, not mkstemp's 0600
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # the mode a plain open() gives (mkstemp's, and some writers', is 0600)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -67,6 +67,15 @@ def check_target(path: Path | str) -> Path:
     if blocking is not None:
         raise UserError(f"cannot write {path}: {blocking} is a file, not a folder")
     return path
+
+
+def refuse_input_as_output(out: Path | str, inputs: list[Path | str], option: str) -> Path:
+    """An output may not be one of the command's own inputs (it would be replaced before it is read)."""
+    out = Path(out)
+    for source in inputs:
+        if Path(source).exists() and out.exists() and os.path.samefile(source, out):
+            raise UserError(f"{option} {out} is also an input of this command: write the output elsewhere")
+    return out
 
 
 def marker_path(folder: Path, command: str, beside: bool = False) -> Path:

@@ -6,8 +6,10 @@ import argparse
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
+from atomic import refuse_input_as_output
 from errors import UserError
 from names import SplitMethod, TaskName, choices
 
@@ -73,6 +75,7 @@ def cmd_tune_thresholds(args: argparse.Namespace) -> None:
     from ensemble.tune import tune_thresholds
 
     config = load_config(args.config, EnsembleConfig, args.set)
+    refuse_input_as_output(args.out, [args.config], "--out")
     print(tune_thresholds(config, Path(args.out), quiet=args.quiet))
 
 
@@ -81,6 +84,7 @@ def cmd_tune_ensemble(args: argparse.Namespace) -> None:
     from ensemble.tune import tune_ensemble
 
     config = load_config(args.config, EnsembleConfig, args.set)
+    refuse_input_as_output(args.out, [args.config], "--out")
     tuning = tune_ensemble(config, Path(args.out), quiet=args.quiet)
     print(tuning.table())
     print(f"{tuning.weights_file} (use it as `weights:` in the ensemble config), {tuning.table_file}")
@@ -120,6 +124,7 @@ def cmd_import_weights(args: argparse.Namespace) -> None:
     from models.import_weights import import_weights
 
     config = load_config(args.config, MemberConfig, args.set)
+    refuse_input_as_output(args.out, [args.weights, args.config], "--out")
     print(import_weights(Path(args.weights), config, Path(args.out)))
 
 
@@ -127,6 +132,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from demo import run_demo
 
     run_demo(Path(args.workdir), quiet=args.quiet)
+
+
+Add = Callable[[str, Callable[[argparse.Namespace], None], str], argparse.ArgumentParser]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
         return command
 
+    add_data_commands(add)
+    add_config_commands(add)
+    add_submission_commands(add)
+    demo = add("demo", cmd_demo, "synthetic data, 2 folds of each of the four families, ensemble, CSV, score")
+    demo.add_argument("--workdir", default="demo_runs")
+    return parser
+
+
+def add_data_commands(add: Add) -> None:
+    """split, synth, import-weights: the inputs of training."""
     tasks = choices(TaskName)
     split = add("split", cmd_split, "make k folds once, persisted as splits.json")
     split.add_argument("--task", choices=tasks, required=True)
@@ -159,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--size", type=int, default=256)
     synth.add_argument("--seed", type=int, default=0)
 
+    weights = add("import-weights", cmd_import_weights, "map another implementation's weights onto a member's "
+                  "network or encoder; write safetensors and a JSON sidecar")
+    weights.add_argument("--weights", required=True, help="source state dict (.safetensors or tensors-only torch file)")
+    weights.add_argument("--config", required=True, help="the member config whose network receives them")
+    weights.add_argument("--out", required=True, help="FILE.safetensors (and FILE.json beside it)")
+    weights.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+
+
+def add_config_commands(add: Add) -> None:
+    """The stages that read a member or ensemble config: train-fold, ensemble, tune-thresholds, tune-ensemble."""
     for name, handler, help_text in (("train-fold", cmd_train_fold, "train one member on one fold"),
                                      ("ensemble", cmd_ensemble, "soft-vote members into a submission CSV"),
                                      ("tune-thresholds", cmd_tune_thresholds, "per-class thresholds from OOF"),
@@ -179,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--shard", metavar="I/N", help="only every N-th sorted test image from the I-th "
                                  "(0 <= I < N); writes a partial CSV and a sidecar for merge")
 
+
+def add_submission_commands(add: Add) -> None:
+    """merge, vote, validate, score, analyze: commands over submission CSVs."""
+    tasks = choices(TaskName)
     merge = add("merge", cmd_merge, "join the partial CSVs of a sharded ensemble")
     merge.add_argument("--csv", nargs="+", required=True)
     merge.add_argument("--out", required=True)
@@ -208,17 +240,6 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", default="report")
     analyze.add_argument("--worst", type=int, default=4, help="overlays of this many worst images")
     analyze.add_argument("--near", type=float, default=3.0, help="boundary band in pixels for the boundary error")
-
-    weights = add("import-weights", cmd_import_weights, "map another implementation's weights onto a member's "
-                  "network or encoder; write safetensors and a JSON sidecar")
-    weights.add_argument("--weights", required=True, help="source state dict (.safetensors or tensors-only torch file)")
-    weights.add_argument("--config", required=True, help="the member config whose network receives them")
-    weights.add_argument("--out", required=True, help="FILE.safetensors (and FILE.json beside it)")
-    weights.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
-
-    demo = add("demo", cmd_demo, "synthetic data, 2 folds of each of the four families, ensemble, CSV, score")
-    demo.add_argument("--workdir", default="demo_runs")
-    return parser
 
 
 class Terminated(Exception):

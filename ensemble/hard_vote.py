@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from atomic import refuse_input_as_output
 from errors import UserError
 from submit.submission import group_rows, parse_row, read_submission, write_submission
 
@@ -29,6 +30,7 @@ def vote_runs(runs: list[tuple[np.ndarray, np.ndarray]], min_votes: int) -> str:
 
 
 def hard_vote_csvs(paths: list[str], out: Path | str, min_votes: int, quiet: bool = False) -> None:
+    refuse_input_as_output(out, paths, "--out")
     """Write the per-pixel majority (>= min_votes of the CSVs) of several submissions."""
     if not 1 <= min_votes <= len(paths):
         raise UserError(f"--min-votes must be between 1 and the number of CSVs ({len(paths)})")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from atomic import atomic_folder, atomic_path, check_target, claimable_folder
+from atomic import atomic_folder, atomic_path, check_target, claimable_folder, refuse_input_as_output
 from configs.schema import EnsembleConfig
 from data import get_task
 from data.images import write_image_atomic
@@ -56,6 +56,8 @@ def run_ensemble(config: EnsembleConfig, quiet: bool = False, shard: Shard | Non
 
     With `shard`, only that shard's images, and a sidecar for `merge`."""
     check_target(config.output.csv)
+    inputs = [p for p in (config.weights, config.thresholds) if isinstance(p, Path)]
+    refuse_input_as_output(config.output.csv, inputs, "output.csv")
     task = get_task(config.task, config.data.root)
     sizes = test_image_sizes(task)
     cases = task.test_images() if shard is None else shard.take(task.test_images())

@@ -74,6 +74,7 @@ class Partial:
 def merge_shards(csvs: list[str], out: Path | str) -> Path:
     """Check that the partials are the N shards of one job, each exactly once, validate every row
     against the image sizes, and write the whole CSV (sorted images, task class order) atomically."""
+    atomic.refuse_input_as_output(out, [*csvs, *(sidecar_path(Path(c)) for c in csvs)], "--out")
     partials = [Partial.read(Path(csv)) for csv in csvs]
     first = partials[0]
     foreign = next((p for p in partials if not p.same_job(first)), None)

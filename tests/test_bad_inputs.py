@@ -142,6 +142,15 @@ CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
     ("ensemble: masks folder it did not make", lambda i: i.ensemble(
         f"output.masks_dir={((i.work / 'masks').mkdir() or corrupt(i.work / 'masks' / 'keep.png')).parent}"),
      "was not made by ensemble"),
+    ("vote: --out is one of the CSVs", lambda i: ["vote", "--csv", str(i.csv()), str(i.csv("b.csv")), "--min-votes",
+                                                 "1", "--out", str(i.csv())], "also an input"),
+    ("merge: --out is one of the parts", lambda i: ["merge", "--csv", str(i.csv()), "--out", str(i.csv())],
+     "also an input"),
+    ("ensemble: output.csv is its thresholds file", lambda i: i.ensemble(
+        f"thresholds={corrupt(i.work / 't.json', json.dumps({'thresholds': {'polyp': 0.5}}).encode())}",
+        f"output.csv={i.work / 't.json'}"), "also an input"),
+    ("tune-thresholds: --out is its config", lambda i: ["tune-thresholds", "--config", str(corrupt(
+        i.work / "e.yaml", ENSEMBLE_KVASIR.read_bytes())), "--out", str(i.work / "e.yaml")], "also an input"),
     ("synth: count 0", lambda i: ["synth", "--task", "handbone", "--out", str(i.work / "s"), "--count", "0"],
      "--count"),
     # train-fold: config

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from configs.schema import EnsembleConfig, validate_config
@@ -171,9 +172,11 @@ def test_outputs_get_the_mode_a_plain_open_gives(kvasir_root, tmp_path, run_cli,
         code, _, err = run_cli("--quiet", "ensemble", "--config", ROOT / "configs/ensemble/kvasir.yaml", "--set",
                                f"members=[{member}]", f"data.root={kvasir_root / 'test'}",
                                f"output.csv={tmp_path / 'sub.csv'}")
+        assert code == 0, err
+        RunFolder(tmp_path / "w").save_weights(torch.nn.Linear(2, 2))  # safetensors writes its own temporary file
     finally:
         os.umask(previous)
-    assert code == 0, err
+    assert (tmp_path / "w" / "model.safetensors").stat().st_mode & 0o777 == mode
     assert (tmp_path / "sub.csv").stat().st_mode & 0o777 == mode
     assert all(p.stat().st_mode & 0o777 == mode for p in (tmp_path / "sub_masks").iterdir())
 
