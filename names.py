@@ -43,6 +43,14 @@ class ModelFamily(StrEnum):
     YOLOV8_SEG = "yolov8-seg"
 
 
+class AmpDtype(StrEnum):
+    """Mixed precision: `auto` is float16 on CUDA and bfloat16 on CPUs that have it (else float32)."""
+
+    AUTO = "auto"
+    BFLOAT16 = "bfloat16"
+    FLOAT16 = "float16"
+
+
 class Inference(StrEnum):
     RESIZE = "resize"
     SLIDING_WINDOW = "sliding_window"

@@ -8,7 +8,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from errors import UserError
-from names import TTA, Inference, LossTerm, ModelFamily, OptimizerName, Sampling, SchedulerName, TaskName, choices
+from names import (
+    TTA,
+    AmpDtype,
+    Inference,
+    LossTerm,
+    ModelFamily,
+    OptimizerName,
+    Sampling,
+    SchedulerName,
+    TaskName,
+    choices,
+)
 
 
 class Strict(BaseModel):
@@ -99,7 +110,8 @@ class TrainConfig(Strict):
     swa_start: int | None = None
     swa_lr: float | None = None
     device: str = "auto"
-    amp: bool = False
+    amp: bool = False  # mixed precision (train.amp_dtype); losses and metrics stay float32
+    amp_dtype: AmpDtype = AmpDtype.AUTO
     channels_last: bool = False
     sync_bn: bool = False  # under torchrun: BatchNorm statistics synchronised across processes
     threads: int | None = None
@@ -175,6 +187,8 @@ class EnsembleConfig(Strict):
     cache_dir: Path | None = None
     oof_size: int = Field(512, gt=0)  # cache entries kept on a grid of at most this many pixels a side
     device: str = "auto"
+    amp: bool | None = None  # prediction in mixed precision; unset: each member's own train.amp
+    amp_dtype: AmpDtype = AmpDtype.AUTO
     batch_size: int = Field(1, gt=0)
 
     @field_validator("thresholds")

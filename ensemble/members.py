@@ -19,6 +19,8 @@ from models import build_model
 from models.predictors import Predictor, build_predictor
 from models.run_folder import MODEL_FILE, STATE_FILE, RunFolder
 
+Precision = torch.dtype | None | str  # "member": each member's own train.amp
+
 
 @dataclass
 class Member:
@@ -45,7 +47,7 @@ def expand(entries: list[EnsembleMember]) -> list[tuple[Path, EnsembleMember]]:
 
 
 def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes: tuple[str, ...],
-                weight: Weight) -> Member:
+                weight: Weight, precision: Precision = "member") -> Member:
     """Rebuild a member's network from its state.json and load its best weights."""
     run = RunFolder(path)
     state = run.state()
@@ -55,23 +57,25 @@ def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes
     run.load_weights(model)
     model.to(device)
     tta = entry.tta or config.model.tta
-    return Member(run, config, build_predictor(config, model, device, tta), weight,
-                  member_key(path / MODEL_FILE, config, tta))
+    predictor = build_predictor(config, model, device, tta, precision)
+    return Member(run, config, predictor, weight, member_key(path / MODEL_FILE, config, tta, predictor.precision))
 
 
-def member_key(weights: Path, config: MemberConfig, tta: str) -> str:
-    """Identifies what a member predicts: its weights' bytes, its config and its TTA."""
+def member_key(weights: Path, config: MemberConfig, tta: str, precision: torch.dtype | None) -> str:
+    """Identifies what a member predicts: its weights' bytes, its config, its TTA and its precision."""
     digest = hashlib.sha256()
     with open(weights, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 24), b""):
             digest.update(block)
     digest.update(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
     digest.update(str(tta).encode())
+    if precision is not None:  # float32 keys stay what they were before mixed precision existed
+        digest.update(str(precision).encode())
     return digest.hexdigest()[:20]
 
 
 def load_members(entries: list[EnsembleMember], device: torch.device, classes: tuple[str, ...],
-                 class_weights: np.ndarray | None = None) -> list[Member]:
+                 class_weights: np.ndarray | None = None, precision: Precision = "member") -> list[Member]:
     """Every run folder of every entry, weighted by the entry's `weight`; with `class_weights`
     (entries x classes) an entry's folds share its row instead, and entries weighing 0 everywhere are skipped."""
     members = []
@@ -79,7 +83,7 @@ def load_members(entries: list[EnsembleMember], device: torch.device, classes: t
         paths = [path for path, _ in expand([entry])]
         weight = entry.weight if class_weights is None else class_weights[index] / len(paths)
         if np.any(np.asarray(weight) > 0):
-            members += [load_member(path, entry, device, classes, weight) for path in paths]
+            members += [load_member(path, entry, device, classes, weight, precision) for path in paths]
     return members
 
 

@@ -20,7 +20,7 @@ from ensemble.thresholds import resolve_thresholds
 from ensemble.vote import GridVotes, vote_masks
 from ensemble.weights import read_weights
 from errors import UserError
-from models.device import pick_device
+from models.device import amp_dtype, pick_device
 from submit.rle import encode
 from submit.submission import SubmissionWriter, read_submission
 from submit.validate import test_image_sizes, validate_rows
@@ -66,7 +66,9 @@ def run_ensemble(config: EnsembleConfig, quiet: bool = False, shard: Shard | Non
         class_weights, thresholds = None, resolve_thresholds(config.thresholds, task.classes)
     else:
         class_weights, thresholds = read_weights(config.weights, [e.path for e in entries], task.classes)
-    members = load_members(entries, pick_device(config.device, key="device"), task.classes, class_weights)
+    device = pick_device(config.device, key="device")
+    precision = "member" if config.amp is None else amp_dtype(device, config.amp, config.amp_dtype, key="amp_dtype")
+    members = load_members(entries, device, task.classes, class_weights, precision)
     cache = ProbabilityCache(config.cache_dir, config.oof_size)
     masks_dir = config.output.masks_dir
     if masks_dir is None and len(task.classes) == 1:

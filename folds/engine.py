@@ -23,7 +23,7 @@ from folds.loggers import MetricLoggers
 from folds.optim import build_optimizer, build_scheduler
 from folds.validation import ValidationSet
 from models import build_model
-from models.device import autocast, pick_device
+from models.device import amp_dtype, autocast, pick_device
 from models.losses import CombinedLoss
 from models.predictors import Predictor, build_predictor
 from names import Sampling
@@ -58,6 +58,7 @@ class FoldTrainer:
         self.device = self.processes.device(device)
         self.quiet = quiet or not self.processes.is_main
         self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
+        self.precision = amp_dtype(self.device, train.amp, train.amp_dtype)  # checked before any work
         self.fold_run = open_fold(config, fold, resume, self.processes.world_size)  # checked before any work
         self.run, task, split = self.fold_run.run, self.fold_run.task, self.fold_run.split
         resume_from = self.run.load_resume() if self.fold_run.resuming else None
@@ -74,7 +75,7 @@ class FoldTrainer:
         self.loss = CombinedLoss(train.loss, self.num_classes)
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.scheduler, train.epochs)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=train.amp and self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == torch.float16)
         self.swa = AveragedModel(self.model) if train.swa_start is not None else None
         self.swa_scheduler = SWALR(self.optimizer, train.swa_lr) if self.swa and train.swa_lr else None
         self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []
@@ -127,8 +128,9 @@ class FoldTrainer:
         for step, (images, masks) in enumerate(loader, start=1):
             x = normalize(images.to(self.device)).contiguous(memory_format=self.memory_format)
             y = masks.to(self.device).float()
-            with autocast(self.device, train.amp):
-                loss = self.loss(self.network(x), y)
+            with autocast(self.device, self.precision):
+                logits = self.network(x)
+            loss = self.loss(logits, y)  # float32: the loss casts the logits up
             self.scaler.scale(loss / train.accumulate).backward()
             if step % train.accumulate == 0 or step == len(loader):
                 self.scaler.step(self.optimizer)

@@ -11,7 +11,7 @@ from monai.inferers import sliding_window_inference
 from configs.schema import MemberConfig
 from data.augment import normalize
 from data.resample import resize_image
-from models.device import autocast
+from models.device import amp_dtype, autocast
 from models.yolo import YoloPredictor
 from names import TTA, Inference, ModelFamily
 
@@ -20,6 +20,8 @@ STITCH_ON_DEVICE_MAX_PIXELS = 1024 * 1024  # larger images are stitched on the C
 
 class Predictor(Protocol):
     """Anything that turns images into per-class sigmoid probabilities on a grid of its own."""
+
+    precision: torch.dtype | None  # the autocast dtype of its forward passes; None: float32
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
         """The (h, w) of the probabilities it returns for an image of `shape`."""
@@ -38,9 +40,9 @@ class Predictor(Protocol):
 class ResizePredictor:
     """Resize to the member's input size -> model -> sigmoid, on the member's grid."""
 
-    def __init__(self, model: nn.Module, image_size: int, device: torch.device, amp: bool = False,
+    def __init__(self, model: nn.Module, image_size: int, device: torch.device, precision: torch.dtype | None = None,
                  channels_last: bool = False):
-        self.model, self.image_size, self.device, self.amp = model, image_size, device, amp
+        self.model, self.image_size, self.device, self.precision = model, image_size, device, precision
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
@@ -54,7 +56,7 @@ class ResizePredictor:
         batch = torch.from_numpy(np.stack([self.prepare(image) for image in images]).transpose(0, 3, 1, 2))
         x = normalize(batch.to(self.device)).contiguous(memory_format=self.memory_format)
         self.model.eval()  # the engine shares the model with training: never predict in train mode
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.precision):
             logits = self.model(x)
         return list(torch.sigmoid(logits.float()).cpu().numpy())
 
@@ -69,8 +71,9 @@ class SlidingWindowPredictor:
     STITCH_ON_DEVICE_MAX_PIXELS are stitched on the CPU."""
 
     def __init__(self, model: nn.Module, window: int, device: torch.device, overlap: float = 0.25,
-                 sw_batch_size: int = 1, amp: bool = False):
-        self.model, self.window, self.device, self.overlap, self.amp = model, window, device, overlap, amp
+                 sw_batch_size: int = 1, precision: torch.dtype | None = None):
+        self.model, self.window, self.device, self.overlap = model, window, device, overlap
+        self.precision = precision
         self.sw_batch_size = sw_batch_size
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
@@ -87,7 +90,7 @@ class SlidingWindowPredictor:
         x = normalize(torch.from_numpy(image.transpose(2, 0, 1).copy())[None])
         large = image.shape[0] * image.shape[1] > STITCH_ON_DEVICE_MAX_PIXELS
         self.model.eval()
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.precision):
             logits = sliding_window_inference(x, self.window, self.sw_batch_size, self.model, overlap=self.overlap,
                                               mode="gaussian", sw_device=self.device,
                                               device=torch.device("cpu") if large else self.device)
@@ -99,6 +102,7 @@ class HorizontalFlipTTA:
 
     def __init__(self, inner: Predictor):
         self.inner = inner
+        self.precision = inner.precision
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
         return self.inner.grid(shape)
@@ -115,14 +119,18 @@ class HorizontalFlipTTA:
         return self.predict_batch([image])[0]
 
 
-def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device, tta: TTA | None = None) -> Predictor:
+def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device, tta: TTA | None = None,
+                    precision: torch.dtype | None | str = "member") -> Predictor:
     """The member's predictor as its config asks: resize or sliding window, with its own TTA
-    (`model.tta`) unless `tta` says otherwise. Validation and the ensemble both build it here."""
+    (`model.tta`) unless `tta` says otherwise, and its own mixed precision (`train.amp`) unless `precision`
+    says otherwise. Validation and the ensemble both build it here."""
     size, train, options = config.data.image_size, config.train, config.model
+    if precision == "member":
+        precision = amp_dtype(device, train.amp, train.amp_dtype)
     if options.name == ModelFamily.YOLOV8_SEG:
-        predictor = YoloPredictor(model, size, device, train.amp)
+        predictor = YoloPredictor(model, size, device, precision)
     elif options.inference == Inference.SLIDING_WINDOW:
-        predictor = SlidingWindowPredictor(model, size, device, options.overlap, options.sw_batch_size, train.amp)
+        predictor = SlidingWindowPredictor(model, size, device, options.overlap, options.sw_batch_size, precision)
     else:
-        predictor = ResizePredictor(model, size, device, train.amp, train.channels_last)
+        predictor = ResizePredictor(model, size, device, precision, train.channels_last)
     return HorizontalFlipTTA(predictor) if (tta or options.tta) == TTA.HFLIP else predictor

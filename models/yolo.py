@@ -90,8 +90,8 @@ class YoloPredictor:
     (sigmoid of the prototype mix, cropped to the box), on a grid of the member's input size with the
     image's aspect. Classes overlap freely: two instances of different classes may both be high."""
 
-    def __init__(self, model: nn.Module, image_size: int, device: torch.device, amp: bool = False):
-        self.model, self.size, self.device, self.amp = model, image_size, device, amp
+    def __init__(self, model: nn.Module, image_size: int, device: torch.device, precision: torch.dtype | None = None):
+        self.model, self.size, self.device, self.precision = model, image_size, device, precision
         self.num_classes = model.model[-1].nc  # the Segment head
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
@@ -107,7 +107,7 @@ class YoloPredictor:
         boxed = [letterbox(image, self.size) for image in images]
         batch = torch.from_numpy(np.stack([b for b, _ in boxed]).transpose(0, 3, 1, 2)).to(self.device).float() / 255
         self.model.eval()
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.precision):
             (detections, protos), _ = self.model(batch)
         kept = non_max_suppression(detections.float(), MIN_CONFIDENCE, NMS_IOU, nc=self.num_classes,
                                    max_det=MAX_INSTANCES)
