@@ -79,11 +79,11 @@ class FoldTrainer:
         self.swa = AveragedModel(self.model) if train.swa_start is not None else None
         self.swa_scheduler = SWALR(self.optimizer, train.swa_lr) if self.swa and train.swa_lr else None
         self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []
-        if self.processes.is_main:  # one writer of the run folder at a time
-            self.run.lock()
         if resume_from is not None:
             self.restore(resume_from)
-        elif self.processes.is_main:
+        if self.processes.is_main:  # one writer of the run folder at a time, from here to the end
+            self.run.lock()
+        if resume_from is None and self.processes.is_main:
             self.write_state(None)  # what later resumes are checked against
 
     def distributed_network(self) -> nn.Module:
@@ -233,13 +233,16 @@ def train_torch_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool)
     sinks = config.run if trainer.processes.is_main else config.run.model_copy(update={"tensorboard": False,
                                                                                         "wandb": False})
     name = f"{trainer.run.path.parent.name}-fold{fold}"
-    loggers = MetricLoggers(sinks, trainer.run.path, name, config.model_dump(mode="json"))
     try:
-        while trainer.epoch < config.train.epochs:
-            trainer.run_epoch(loggers)
+        loggers = MetricLoggers(sinks, trainer.run.path, name, config.model_dump(mode="json"))
+        try:
+            while trainer.epoch < config.train.epochs:
+                trainer.run_epoch(loggers)
+        finally:
+            loggers.close()
+        trainer.finish_swa()
+        trainer.finish()
     finally:
-        loggers.close()
-    trainer.finish_swa()
-    trainer.finish()
+        trainer.run.unlock()
     distributed.stop(trainer.processes)
     return trainer, trainer.processes.is_main

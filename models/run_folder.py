@@ -69,6 +69,11 @@ class RunFolder:
                             f"run.dir elsewhere") from None
         self._lock = descriptor
 
+    def unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the flock
+            self._lock = None
+
     def save_weights(self, model: nn.Module) -> None:
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         with atomic.atomic_path(self.path / MODEL_FILE) as tmp:

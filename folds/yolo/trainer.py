@@ -15,7 +15,7 @@ import yaml
 import atomic
 from configs.schema import MemberConfig
 from errors import UserError
-from folds.fold_run import finish_fold, open_fold, per_class_list
+from folds.fold_run import FoldRun, finish_fold, open_fold, per_class_list
 from folds.validation import ValidationSet
 from folds.yolo.export import export_dataset
 from models import build_model
@@ -107,11 +107,23 @@ def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) 
         raise UserError(f"cannot resume {run.path}: no ultralytics checkpoint {last}")
     device = pick_device(config.train.device, key="train.device")
     offline_ultralytics(run.path / ULTRALYTICS_DIR / "settings")
-    from ultralytics import YOLO
 
     data_yaml = export_dataset(task, split, Path(config.run.dir) / "yolo_data" / f"fold{fold}-{fold_run.data_hash}")
     arguments = train_arguments(config, data_yaml, run, device, quiet)
-    run.lock()
+    run.lock()  # one writer of the run folder at a time, until its artefacts are written
+    try:
+        return train_locked(config, fold_run, resume, arguments, device, quiet)
+    finally:
+        run.unlock()
+
+
+def train_locked(config: MemberConfig, fold_run: FoldRun, resume: bool, arguments: dict, device: torch.device,
+                 quiet: bool) -> RunState:
+    """Ultralytics' training, then the artefacts every member has."""
+    from ultralytics import YOLO
+
+    run, task, split = fold_run.run, fold_run.task, fold_run.split
+    last = run.path / ULTRALYTICS_DIR / "weights" / "last.pt"
     if not resume:
         run.write_state(fold_run.state(trainer="ultralytics"))  # what later resumes are checked against
     with no_font_download():
