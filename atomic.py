@@ -42,7 +42,7 @@ def atomic_folder(path: Path | str, command: str) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~current_umask())
     try:
         yield tmp
-        write_text(marker_path(path, command, beside=True), f"made by cli.py {command}; it may write here again\n")
+        write_marker(path, command, beside=True)
         old = tmp.with_suffix(".old")
         if path.exists():
             os.replace(path, old)
@@ -100,7 +100,11 @@ def claimable_folder(path: Path | str, command: str, option: str, beside: bool =
 def mark_folder(path: Path | str, command: str, beside: bool = False) -> None:
     """Create `path` and mark it as `command`'s, so a later run of `command` may write into it again."""
     Path(path).mkdir(parents=True, exist_ok=True)
-    write_text(marker_path(Path(path), command, beside), f"made by cli.py {command}; it may write here again\n")
+    write_marker(Path(path), command, beside)
+
+
+def write_marker(folder: Path, command: str, beside: bool = False) -> None:
+    write_text(marker_path(folder, command, beside), f"made by cli.py {command}; it may write here again\n")
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:

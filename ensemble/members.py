@@ -17,6 +17,7 @@ from ensemble.vote import Weight
 from errors import UserError
 from models import build_model
 from models.predictors import Predictor, build_predictor
+from models.pretrained import update_with_file
 from models.run_folder import MODEL_FILE, STATE_FILE, RunFolder
 
 Precision = torch.dtype | None | str  # "member": each member's own train.amp
@@ -63,10 +64,7 @@ def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes
 
 def member_key(weights: Path, config: MemberConfig, tta: str, precision: torch.dtype | None) -> str:
     """Identifies what a member predicts: its weights' bytes, its config, its TTA and its precision."""
-    digest = hashlib.sha256()
-    with open(weights, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(block)
+    digest = update_with_file(hashlib.sha256(), weights)
     digest.update(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
     digest.update(str(tta).encode())
     if precision is not None:  # float32 keys stay what they were before mixed precision existed

@@ -16,7 +16,7 @@ import atomic
 from configs.schema import MemberConfig
 from errors import UserError
 from models import build_model
-from models.pretrained import read_state_dict, timm_backbones
+from models.pretrained import read_state_dict, timm_backbones, update_with_file
 
 SIDECAR_SUFFIX = ".json"
 
@@ -57,14 +57,6 @@ def choose_target(source: dict[str, torch.Tensor], model: nn.Module, path: Path
     return fitting[-1]
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def import_weights(source_path: Path, config: MemberConfig, out: Path) -> Path:
     """Map `source_path` onto the member of `config`; write `out` (safetensors) and its sidecar."""
     source_path, out = Path(source_path), Path(out)
@@ -78,7 +70,8 @@ def import_weights(source_path: Path, config: MemberConfig, out: Path) -> Path:
     mapping = name_mapping(source, target, source_path)
     with atomic.atomic_path(out) as tmp:
         save_file({name: source[mapping[name]].contiguous() for name in target}, str(tmp))
-    sidecar = {"source": str(source_path.resolve()), "sha256": file_digest(source_path), "target": label,
+    sha256 = update_with_file(hashlib.sha256(), source_path).hexdigest()
+    sidecar = {"source": str(source_path.resolve()), "sha256": sha256, "target": label,
                "model": config.model.name, "tensors": len(mapping), "mapping": mapping}
     atomic.write_text(out.with_suffix(SIDECAR_SUFFIX), json.dumps(sidecar, indent=1))
     return out

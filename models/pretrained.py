@@ -56,10 +56,23 @@ def trusted_pickle(path: Path) -> dict[str, torch.Tensor]:
     return network.float().state_dict() if network is not None else checkpoint
 
 
-def timm_backbones(model: nn.Module) -> list[str]:
-    """The timm architecture names of the backbones inside a network (an smp `tu-` encoder, effisegnet-timm)."""
-    return [module.pretrained_cfg["architecture"] for module in model.modules()
+def timm_modules(model: nn.Module) -> list[nn.Module]:
+    """The timm backbones inside a network (an smp `tu-` encoder, effisegnet-timm): modules with timm's config."""
+    return [module for module in model.modules()
             if isinstance(getattr(module, "pretrained_cfg", None), dict) and "architecture" in module.pretrained_cfg]
+
+
+def timm_backbones(model: nn.Module) -> list[str]:
+    """The timm architecture names of those backbones."""
+    return [module.pretrained_cfg["architecture"] for module in timm_modules(model)]
+
+
+def update_with_file(digest, path: Path):
+    """Feed a file's bytes to a hashlib digest in 16 MB blocks; return the digest."""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+    return digest
 
 
 def _fits(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], keys) -> bool:
@@ -72,7 +85,7 @@ def load_weights(model: nn.Module, path: Path, trust_pickle: bool = False) -> No
     refuse one for another architecture."""
     state = read_state_dict(path, trust_pickle)
     encoder = getattr(model, "encoder", None)
-    backbones = [m for m in model.modules() if isinstance(getattr(m, "pretrained_cfg", None), dict)]
+    backbones = timm_modules(model)
     for target in [model, *([encoder] if isinstance(encoder, nn.Module) else [])]:
         own = target.state_dict()
         if state and _fits(own, state, state):

@@ -3,7 +3,6 @@ and a pretrained member against the same member from random weights on real imag
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import timm
 import torch
@@ -132,4 +131,3 @@ def test_the_pretrained_member_beats_random_weights_on_real_images(imported, tmp
             "data.image_size=128", "train.epochs=4", "train.batch_size=8", "run.tensorboard=false", f"model.weights={weights or 'null'}"])
         dice[label] = train_fold(config, fold=0, quiet=True).best_dice
     assert dice["imagenet"] > dice["random"] + 0.1, dice
-    assert np.isfinite(list(dice.values())).all()
