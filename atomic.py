@@ -1,31 +1,88 @@
 """Atomic file writing: a temporary file beside the target, renamed over it only on success.
 
-Every writer in the project goes through here, so a crash never leaves a half-written file."""
+Every writer in the project goes through here, so a crash never leaves a half-written file; and every
+file and folder it makes is remembered, so a command that fails can remove what it made
+(`discard_created`), except what it chose to keep for a later run (`keep`: a resumable run folder, a cache)."""
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
 
 from errors import UserError
 
+_made_files: list[Path] = []  # files and folders this process made that did not exist before, in order
+_made_folders: list[tuple[Path, bool]] = []  # (folder, whole: made as a unit by atomic_folder)
+_kept: list[Path] = []
+
+
+def make_folders(path: Path | str) -> Path:
+    """`mkdir -p`, remembering each folder it made."""
+    path = Path(path)
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    _made_folders.extend((folder, False) for folder in reversed(missing))
+    return path
+
+
+def made_file(path: Path) -> None:
+    """Remember a file made outside `atomic_path` (a lock file)."""
+    _made_files.append(Path(path))
+
+
+def keep(path: Path | str) -> None:
+    """Files and folders under `path` stay when the command fails (made for a later run to use)."""
+    _kept.append(Path(path).absolute())
+
+
+def discard_created() -> None:
+    """After a failed command: remove the files it made, the folders `atomic_folder` made, and the folders
+    `make_folders` made once nothing is left in them; never what `keep` names, nor anything under it."""
+    def under_kept(path: Path) -> bool:
+        return any(path.absolute() == k or k in path.absolute().parents for k in _kept)
+
+    for path in reversed(_made_files):
+        if not under_kept(path):
+            with suppress(FileNotFoundError):
+                os.remove(path)
+    for folder, whole in reversed(_made_folders):
+        holds_kept = any(folder.absolute() in k.parents for k in _kept)
+        if under_kept(folder):
+            continue
+        if whole and not holds_kept:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            with suppress(OSError):
+                folder.rmdir()
+    for made in (_made_files, _made_folders, _kept):
+        made.clear()
+
+
+def forget_created() -> None:
+    """After a command succeeded: nothing it made is to be removed."""
+    for made in (_made_files, _made_folders, _kept):
+        made.clear()
+
 
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
     path = check_target(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent)
+    existed = path.exists()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~current_umask())  # the mode a plain open() gives (mkstemp's, and some writers', is 0600)
         os.replace(tmp, path)
+        if not existed:
+            _made_files.append(path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -37,7 +94,8 @@ def atomic_folder(path: Path | str, command: str) -> Iterator[Path]:
     absent, empty or made by an earlier run of `command`: a marker beside it says so), else it is removed."""
     path = Path(path)
     claimable_folder(path, command, str(path), beside=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent)
+    existed = path.exists()
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~current_umask())
     try:
@@ -48,6 +106,8 @@ def atomic_folder(path: Path | str, command: str) -> Iterator[Path]:
             os.replace(path, old)
         os.replace(tmp, path)
         shutil.rmtree(old, ignore_errors=True)
+        if not existed:
+            _made_folders.append((path, True))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -99,7 +159,7 @@ def claimable_folder(path: Path | str, command: str, option: str, beside: bool =
 
 def mark_folder(path: Path | str, command: str, beside: bool = False) -> None:
     """Create `path` and mark it as `command`'s, so a later run of `command` may write into it again."""
-    Path(path).mkdir(parents=True, exist_ok=True)
+    make_folders(path)
     write_marker(Path(path), command, beside)
 
 

@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import atomic
 from atomic import refuse_input_as_output
 from errors import UserError
 from names import SplitMethod, TaskName, choices
@@ -55,13 +56,16 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     from configs.schema import EnsembleConfig, load_config
     from ensemble.run import run_ensemble
     from ensemble.shards import Shard
+    from models.distributed import is_main_process
 
     config = load_config(args.config, EnsembleConfig, args.set)
     shard = Shard.parse(args.shard) if args.shard else None
-    if config.weights is not None:
-        print(f"notice: per-class weights and thresholds from {config.weights}; the config's `thresholds` and "
-              f"the members' `weight` are ignored", file=sys.stderr)
-    print(run_ensemble(config, quiet=args.quiet, shard=shard))
+    csv = run_ensemble(config, quiet=args.quiet, shard=shard)
+    if is_main_process():  # under torchrun, rank 0 alone reports
+        if config.weights is not None:
+            print(f"notice: per-class weights, thresholds and post-processing from {config.weights}; the config's "
+                  f"`thresholds`, `postprocess` and the members' `weight` were ignored", file=sys.stderr)
+        print(csv)
 
 
 def cmd_merge(args: argparse.Namespace) -> None:
@@ -205,7 +209,8 @@ def add_config_commands(add: Add) -> None:
             command.add_argument("--out", default="ensemble_weights.json")
         if name == "ensemble":
             command.add_argument("--shard", metavar="I/N", help="only every N-th sorted test image from the I-th "
-                                 "(0 <= I < N); writes a partial CSV and a sidecar for merge")
+                                 "(0 <= I < N), or `auto`: this SLURM array task's shard; writes a partial CSV "
+                                 "and a sidecar for merge (under torchrun the ranks shard by themselves)")
 
 
 def add_submission_commands(add: Add) -> None:
@@ -255,8 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     130 / 143 when interrupted, after removing what the command had half written."""
     args = build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, raise_terminated)
+    atomic.forget_created()
     try:
         args.handler(args)
+        atomic.forget_created()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -272,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(--debug shows the traceback)", file=sys.stderr)
         return 1
     finally:
+        atomic.discard_created()  # after a failure, what the command made; after success, nothing
         signal.signal(signal.SIGTERM, previous)
     return 0
 

@@ -56,9 +56,19 @@ class Inference(StrEnum):
     SLIDING_WINDOW = "sliding_window"
 
 
+class PostStep(StrEnum):
+    NONE = "none"
+    LARGEST = "largest"  # keep the largest connected component
+    REMOVE_SMALL = "remove_small"  # remove components below `min_share` of the image's pixels
+    FILL_HOLES = "fill_holes"
+
+
 class TTA(StrEnum):
     NONE = "none"
     HFLIP = "hflip"
+    VFLIP = "vflip"
+    FLIPS = "flips"  # none, hflip, vflip and both
+    D4 = "d4"  # the 8 mirrors and quarter turns
 
 
 def choices(names: type[StrEnum]) -> tuple[str, ...]:

@@ -1,8 +1,10 @@
-"""RLE decode speed: submit.rle.decode vs the public baseline's plain Python loop, same strings.
+"""RLE decode speed: submit.rle.decode vs the competition's public baseline decoder, same strings.
 
-The baseline (re-implemented here): split, two int arrays, then one slice assignment per run.
-Ours also validates every run (sorted, non-overlapping, inside the image). Prints ms per 2048x2048
-mask (median of 3 after a warm-up), the speed-up and whether the masks are identical."""
+The baseline, re-implemented as published: split the string, two int arrays, `starts -= 1`, a zeroed
+uint8 image, one `img[lo:hi] = 1` per run, reshape. Ours parses in C (no Python object per number),
+fills whole 64-bit words by one repeat and the partial words by a byte-pattern table, and validates every
+run (sorted, non-overlapping, inside the image). Prints ms per 2048x2048 mask (median of 3 after a
+warm-up), the speed-up and whether the masks are identical."""
 from __future__ import annotations
 
 import numpy as np

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, field_validator, model_validator
 
 from errors import UserError
 from names import (
@@ -15,6 +15,7 @@ from names import (
     LossTerm,
     ModelFamily,
     OptimizerName,
+    PostStep,
     Sampling,
     SchedulerName,
     TaskName,
@@ -24,6 +25,19 @@ from names import (
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class PreprocessStep(Strict):
+    """Applied to every image the member sees: training, validation, OOF, ensemble (unlike `augment.clahe`)."""
+
+    name: Literal["clahe"]
+    clip_limit: float = Field(2.0, gt=0)
+    tile_grid: int = Field(8, gt=0)  # tiles per side
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
 
 class DataConfig(Strict):
@@ -37,6 +51,7 @@ class DataConfig(Strict):
     foreground_share: float = Field(0.5, ge=0, le=1)
     cache: bool = True
     workers: int = Field(0, ge=0)
+    preprocess: list[PreprocessStep] = []  # e.g. [clahe] or [{name: clahe, clip_limit: 2.0, tile_grid: 8}]
 
 
 class ModelConfig(Strict):
@@ -48,6 +63,7 @@ class ModelConfig(Strict):
     overlap: float = Field(0.25, ge=0, lt=1)
     sw_batch_size: int = Field(1, gt=0)  # windows per forward: raise it on a GPU (on 2 CPU cores 4 was slower)
     tta: TTA = TTA.NONE
+    tta_scales: tuple[PositiveFloat, ...] = Field((1.0,), min_length=1)  # input scales averaged with the TTA views
     trust_pickle: bool = False  # yolov8-seg: allow `weights:` to be an ultralytics .pt (a pickle: only files you trust)
     trainer_args: dict[str, Any] = {}  # yolov8-seg: further ultralytics training arguments (mosaic, close_mosaic, ...)
     # yolov8-seg from random init: the boxes it starts with, in strides from the anchor to each side (ultralytics
@@ -109,6 +125,9 @@ class TrainConfig(Strict):
     val_every: int = Field(1, gt=0)
     swa_start: int | None = None
     swa_lr: float | None = None
+    # an exponential moving average of the weights, updated every optimiser step; validated, kept as the best
+    # checkpoint and used for OOF in place of the raw weights (e.g. 0.999; unset: off)
+    ema_decay: float | None = Field(None, gt=0, lt=1)
     device: str = "auto"
     amp: bool = False  # mixed precision (train.amp_dtype); losses and metrics stay float32
     amp_dtype: AmpDtype = AmpDtype.AUTO
@@ -157,13 +176,21 @@ class MemberConfig(Strict):
                              "sliding_window")
         return self
 
+    @model_validator(mode="after")
+    def _yolo_keeps_its_own_ema(self) -> MemberConfig:
+        if self.model.name == ModelFamily.YOLOV8_SEG and self.train.ema_decay is not None:
+            raise ValueError("train.ema_decay: yolov8-seg trains in ultralytics, which always keeps its own EMA")
+        return self
+
 
 class EnsembleMember(Strict):
-    """`tta` unset: the TTA the member was validated with (its `model.tta`)."""
+    """`tta` / `tta_scales` unset: what the member was validated with (its `model.tta`, `model.tta_scales`)."""
 
     path: str
     weight: float = Field(1.0, gt=0)
     tta: TTA | None = None
+    tta_scales: tuple[PositiveFloat, ...] | None = Field(None, min_length=1)
+    skip_preprocess: bool = False  # predict without the member's `data.preprocess` (to measure what it brings)
 
 
 class EnsembleData(Strict):
@@ -175,6 +202,13 @@ class EnsembleOutput(Strict):
     masks_dir: Path | None = None
 
 
+class PostProcess(Strict):
+    """One class's clean-up of its thresholded mask, before RLE."""
+
+    step: PostStep = PostStep.NONE
+    min_share: float = Field(0.0, ge=0, lt=1)  # remove_small: components below this share of the image's pixels
+
+
 class EnsembleConfig(Strict):
     """Members (run folders or globs) soft-voted into a submission CSV."""
 
@@ -183,7 +217,8 @@ class EnsembleConfig(Strict):
     data: EnsembleData
     output: EnsembleOutput
     thresholds: float | Path = 0.5
-    weights: Path | None = None  # from tune-ensemble: per-class entry weights and thresholds (replace the above)
+    weights: Path | None = None  # from tune-ensemble: per-class entry weights, thresholds, post-processing
+    postprocess: dict[str, PostProcess] = {}  # by hand, per class name (a weights file's own replaces it)
     cache_dir: Path | None = None
     oof_size: int = Field(512, gt=0)  # cache entries kept on a grid of at most this many pixels a side
     device: str = "auto"

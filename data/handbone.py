@@ -1,7 +1,6 @@
 """The 29-class hand-bone X-ray task: PNG images with polygon JSON labels."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -10,6 +9,7 @@ import numpy as np
 from data.images import image_size, list_images
 from data.task import Task, require_nonempty
 from errors import UserError
+from jsonfile import read_json
 from names import TaskName
 
 CLASSES = (
@@ -28,12 +28,19 @@ def rasterize_polygons(annotations: list[tuple[str, np.ndarray]], shape: tuple[i
     return masks.astype(bool)
 
 
+def polygon(points) -> np.ndarray:
+    """A polygon's [x, y] points as float64; TypeError unless every coordinate is a JSON number."""
+    array = np.asarray(points)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"polygon points must be numbers, not {array.dtype.kind!r} values")
+    return array.astype(np.float64)
+
+
 def parse_annotations(path: Path, shape: tuple[int, int]) -> list[tuple[str, np.ndarray]]:
     """Read and check a label JSON: known labels, >= 3 points, all inside the image."""
     try:
-        content = json.loads(path.read_text())
-        annotations = content["annotations"]
-        items = [(a["label"], np.asarray(a["points"], dtype=np.float64)) for a in annotations]
+        annotations = read_json(path)["annotations"]
+        items = [(a["label"], polygon(a["points"])) for a in annotations]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(f"bad label JSON {path}: {type(err).__name__}: {err}") from None
     height, width = shape
@@ -82,6 +89,9 @@ class HandBoneTask(Task):
     def read_mask(self, case: str) -> np.ndarray:
         shape = image_size(self.root / case)
         return rasterize_polygons(parse_annotations(self.label_path(case), shape), shape)
+
+    def check_case(self, case: str) -> None:
+        parse_annotations(self.label_path(case), image_size(self.root / case))
 
     def group(self, case: str) -> str:
         return Path(case).parent.name

@@ -18,13 +18,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 READ_AS_SHOWN = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
 TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 ORIENTATION_TAG = 0x0112
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # above it PIL (and so a viewer built on it) calls the file a decompression bomb
+JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 
 def read_image(path: Path) -> np.ndarray:
     """Read any PNG/JPEG (grayscale, RGB, RGBA, 8 or 16 bit) as HxWx3 uint8 RGB, as a viewer shows it."""
-    image = cv2.imread(str(path), READ_AS_SHOWN)
-    if image is None:
-        raise UserError(f"cannot read image: {path}")
+    image = decode_as_shown(path, READ_AS_SHOWN, "image")
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -36,20 +36,48 @@ def read_image(path: Path) -> np.ndarray:
 
 def read_binary_mask(path: Path, threshold: int = 127) -> np.ndarray:
     """Read a grayscale mask image as a viewer shows it and threshold it (pixel > threshold) to HxW bool."""
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise UserError(f"cannot read mask: {path}")
-    return mask > threshold
+    return decode_as_shown(path, cv2.IMREAD_GRAYSCALE, "mask") > threshold
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) as a viewer shows the image (EXIF orientation applied), from the file header alone."""
+def decode_as_shown(path: Path, flags: int, what: str) -> np.ndarray:
+    """Decode a file the way a viewer shows it, or refuse it in one line: unreadable or damaged (a JPEG cut
+    short, which OpenCV would fill with grey), larger than MAX_PIXELS, or decoded to a size its header
+    does not give."""
+    shape = image_size(path, what)
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as err:
+        raise UserError(f"cannot read {what}: {path}: {err.strerror}") from None
+    if path.suffix.lower() in JPEG_SUFFIXES and not jpeg_complete(data.tobytes()):
+        raise UserError(f"damaged {what} (the JPEG is cut short): {path}")
+    image = cv2.imdecode(data, flags)
+    if image is None:
+        raise UserError(f"cannot read {what} (damaged, or not an image): {path}")
+    if image.shape[:2] != shape:
+        raise UserError(f"damaged {what}: decodes to {image.shape[1]}x{image.shape[0]} but its header says "
+                        f"{shape[1]}x{shape[0]}: {path}")
+    return image
+
+
+def jpeg_complete(data: bytes) -> bool:
+    """The end-of-image marker follows the last start-of-scan: entropy-coded data never holds 0xFFD9, so a
+    file cut inside its last scan has none after it (an EXIF thumbnail's markers all come before)."""
+    last_scan = data.rfind(b"\xff\xda")
+    return last_scan >= 0 and data.find(b"\xff\xd9", last_scan) >= 0
+
+
+def image_size(path: Path, what: str = "image") -> tuple[int, int]:
+    """(height, width) as a viewer shows the image (EXIF orientation applied), from the file header alone;
+    a file above MAX_PIXELS is refused before anything decodes it."""
     try:
         with Image.open(path) as image:
             width, height = image.size
             orientation = image.getexif().get(ORIENTATION_TAG, 1)
-    except (OSError, ValueError):
-        raise UserError(f"cannot read image: {path}") from None
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        raise UserError(f"cannot read {what}: {path}") from None
+    if width * height > MAX_PIXELS:
+        raise UserError(f"{what} too large to decode safely ({width}x{height} > {MAX_PIXELS} pixels, a "
+                        f"decompression bomb?): {path}")
     return (width, height) if orientation in TRANSPOSING_ORIENTATIONS else (height, width)
 
 

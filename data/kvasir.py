@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data.images import IMAGE_SUFFIXES, list_images, read_binary_mask
+from data.images import IMAGE_SUFFIXES, image_size, list_images, read_binary_mask
 from data.task import Task, require_nonempty
 from errors import UserError
 from names import TaskName
@@ -57,7 +57,19 @@ class KvasirTask(Task):
         raise UserError(f"image without mask: {image}")
 
     def read_mask(self, case: str) -> np.ndarray:
-        return read_binary_mask(self.mask_path(case))[None]
+        mask = read_binary_mask(self.mask_path(case))
+        self.check_mask_size(case, mask.shape)
+        return mask[None]
+
+    def check_case(self, case: str) -> None:
+        self.check_mask_size(case, image_size(self.mask_path(case), "mask"))
+
+    def check_mask_size(self, case: str, mask_shape: tuple[int, ...]) -> None:
+        """The mask must cover its image as shown (both EXIF-oriented): a resized or foreign mask is refused."""
+        height, width = image_size(self.root / case)
+        if tuple(mask_shape) != (height, width):
+            raise UserError(f"mask {self.mask_path(case)} is {mask_shape[1]}x{mask_shape[0]} but its image "
+                            f"{self.root / case} is {width}x{height}")
 
     def release_split(self) -> tuple[list[str], list[str]]:
         """The fixed release split: (train cases, validation cases)."""

@@ -11,6 +11,12 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
+def rescale_image(image: np.ndarray, scale: float) -> np.ndarray:
+    """HxWx3 uint8 scaled by `scale` on both sides (area when shrinking, linear when growing)."""
+    height, width = max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
 def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     """CxHxW bool -> size x size x C uint8 (nearest), channels last for albumentations."""
     hwc = np.ascontiguousarray(mask.transpose(1, 2, 0), dtype=np.uint8)

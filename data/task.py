@@ -8,7 +8,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from data.images import read_image
+from data.images import image_size, read_image
+from data.preprocess import Preprocess, no_preprocess
 from errors import UserError
 
 
@@ -18,8 +19,8 @@ class Task(ABC):
     name: ClassVar[str]
     classes: ClassVar[tuple[str, ...]]
 
-    def __init__(self, root: Path | str):
-        self.root = Path(root)
+    def __init__(self, root: Path | str, preprocess: Preprocess = no_preprocess):
+        self.root, self.preprocess = Path(root), preprocess
         if not self.root.is_dir():
             raise UserError(f"data root is not a folder: {self.root}")
 
@@ -36,8 +37,21 @@ class Task(ABC):
         """Relative paths of the unlabelled images to predict, sorted."""
 
     def read_image(self, case: str) -> np.ndarray:
-        """HxWx3 uint8 RGB image of a case (labelled or test)."""
-        return read_image(self.root / case)
+        """HxWx3 uint8 RGB image of a case (labelled or test), through the task's preprocessing."""
+        return self.preprocess(read_image(self.root / case))
+
+    def check_case(self, case: str) -> None:
+        """Refuse in one line, from headers and labels alone, a case that cannot be read as it is shown."""
+        image_size(self.root / case)
+
+    def check_cases(self, cases: list[str], source: str) -> None:
+        """Before any work: every case `source` names is a labelled case of this root, and readable."""
+        known = set(self.labelled_cases())
+        stranger = next((c for c in cases if c not in known), None)
+        if stranger is not None:
+            raise UserError(f"{source} names {stranger!r}, which is not a labelled image under {self.root}")
+        for case in cases:
+            self.check_case(case)
 
     def group(self, case: str) -> str:
         """Cases of one group always land in the same fold."""

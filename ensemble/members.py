@@ -12,6 +12,7 @@ import torch
 
 import atomic
 from configs.schema import EnsembleMember, MemberConfig
+from data.preprocess import Preprocess, build_preprocess, no_preprocess
 from data.resample import shrink_probs
 from ensemble.vote import Weight
 from errors import UserError
@@ -30,6 +31,11 @@ class Member:
     predictor: Predictor
     weight: Weight
     cache_key: str
+    preprocess: Preprocess = no_preprocess  # the member's own `data.preprocess`
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Probabilities of the task's images, each first preprocessed as the member was trained."""
+        return self.predictor.predict_batch([self.preprocess(image) for image in images])
 
     @property
     def name(self) -> str:
@@ -57,16 +63,24 @@ def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes
     model = build_model(config.model, len(classes), with_pretrained=False)
     run.load_weights(model)
     model.to(device)
-    tta = entry.tta or config.model.tta
-    predictor = build_predictor(config, model, device, tta, precision)
-    return Member(run, config, predictor, weight, member_key(path / MODEL_FILE, config, tta, predictor.precision))
+    tta, scales = entry.tta or config.model.tta, tuple(entry.tta_scales or config.model.tta_scales)
+    predictor = build_predictor(config, model, device, tta, precision, scales)
+    preprocess = no_preprocess if entry.skip_preprocess else build_preprocess(config.data.preprocess)
+    key = member_key(path / MODEL_FILE, config, tta, scales, predictor.precision, preprocess is no_preprocess)
+    return Member(run, config, predictor, weight, key, preprocess)
 
 
-def member_key(weights: Path, config: MemberConfig, tta: str, precision: torch.dtype | None) -> str:
-    """Identifies what a member predicts: its weights' bytes, its config, its TTA and its precision."""
+def member_key(weights: Path, config: MemberConfig, tta: str, scales: tuple[float, ...],
+               precision: torch.dtype | None, unprocessed: bool = False) -> str:
+    """Identifies what a member predicts: its weights' bytes, its config (its preprocessing included), its TTA,
+    its precision, and whether the preprocessing is skipped."""
     digest = update_with_file(hashlib.sha256(), weights)
     digest.update(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
     digest.update(str(tta).encode())
+    if scales != (1.0,):  # single-scale keys stay what they were before scales existed
+        digest.update(str(scales).encode())
+    if unprocessed and config.data.preprocess:
+        digest.update(b"skip_preprocess")
     if precision is not None:  # float32 keys stay what they were before mixed precision existed
         digest.update(str(precision).encode())
     return digest.hexdigest()[:20]
@@ -92,15 +106,17 @@ class ProbabilityCache:
 
     def __init__(self, folder: Path | None, max_side: int):
         self.folder, self.max_side = folder, max_side
+        if folder is not None:
+            atomic.keep(folder)  # what an interrupted run stored saves the next one the models
 
     def predict_batch(self, member: Member, images: list[np.ndarray]) -> list[np.ndarray]:
         if self.folder is None:
-            return member.predictor.predict_batch(images)
+            return member.predict_batch(images)
         folder = self.folder / f"{member.cache_key}-{self.max_side}"
         paths = [folder / f"{image_key(image)}.npy" for image in images]
         missing = [i for i, path in enumerate(paths) if not path.is_file()]
         if missing:
-            for i, probs in zip(missing, member.predictor.predict_batch([images[i] for i in missing])):
+            for i, probs in zip(missing, member.predict_batch([images[i] for i in missing])):
                 atomic.save_array(paths[i], shrink_probs(probs, self.max_side).astype(np.float16))
         return [read_cached(path) for path in paths]
 

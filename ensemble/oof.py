@@ -80,6 +80,15 @@ class ClassOof:
     def entries(self) -> int:
         return len(self.planes)
 
+    def image_masks(self, counts: Counts, threshold: float, grids: list[tuple[int, int]]
+                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per image, on its OOF grid: the vote weighted by `counts` above `threshold`, and the truth."""
+        weights = np.asarray(counts, np.float32) / sum(counts)
+        vote = np.tensordot(weights, self.planes, axes=1) > threshold
+        bounds = np.cumsum([0] + [h * w for h, w in grids])
+        spans = list(zip(bounds[:-1], bounds[1:], grids))
+        return [vote[a:b].reshape(g) for a, b, g in spans], [self.truth[a:b].reshape(g) for a, b, g in spans]
+
 
 class OofReader:
     """Each image's truth on its OOF grid, read once; then one class's OOF of every entry at a time."""

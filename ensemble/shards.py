@@ -3,12 +3,15 @@ partial CSV and a sidecar `<csv>.shard.json`; `merge` joins the partials into th
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import atomic
 from errors import UserError
+from jsonfile import read_json
 from submit.submission import read_submission, write_submission
 from submit.validate import validate_rows
 
@@ -21,12 +24,34 @@ class Shard:
     count: int
 
     @classmethod
-    def parse(cls, text: str) -> Shard:
-        """'I/N' with 0 <= I < N."""
+    def parse(cls, text: str, environ: Mapping[str, str] = os.environ) -> Shard:
+        """'I/N' with 0 <= I < N, or 'auto': this task's shard of a SLURM job array."""
+        if text.strip() == "auto":
+            return cls.from_slurm(environ)
         match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
         if not match or not 0 <= int(match[1]) < int(match[2]):
             raise UserError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
         return cls(int(match[1]), int(match[2]))
+
+    @classmethod
+    def from_slurm(cls, environ: Mapping[str, str]) -> Shard:
+        """The shard of this SLURM array task: its place among the array's task ids (which need not start
+        at 0, and may step: --array=1-9:2 is 5 shards)."""
+        names = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN")
+        missing = [name for name in names if name not in environ]
+        if missing:
+            raise UserError(f"--shard auto: {missing[0]} is not set: run it as a SLURM array task "
+                            f"(sbatch --array=0-N) or give --shard I/N")
+        try:
+            task, count, low = (int(environ[name]) for name in names)
+            step = int(environ.get("SLURM_ARRAY_TASK_STEP", "1"))
+        except ValueError:
+            raise UserError("--shard auto: SLURM_ARRAY_TASK_ID, _COUNT, _MIN and _STEP must be integers") from None
+        index, off_step = divmod(task - low, max(step, 1))
+        if count < 1 or off_step or not 0 <= index < count:
+            raise UserError(f"--shard auto: task {task} is not one of the {count} tasks of an array from {low} "
+                            f"in steps of {step} (SLURM_ARRAY_TASK_*); give --shard I/N")
+        return cls(index, count)
 
     def take(self, items: list[str]) -> list[str]:
         """This shard's share of a sorted list: every N-th item from the I-th."""
@@ -58,7 +83,7 @@ class Partial:
     def read(cls, csv: Path) -> Partial:
         path = sidecar_path(csv)
         try:
-            raw = json.loads(path.read_text())
+            raw = read_json(path)
             sizes = {name: (int(h), int(w)) for name, h, w in raw["images"]}
             return cls(csv, Shard(int(raw["shard"]), int(raw["shards"])), raw["task"], tuple(raw["classes"]), sizes)
         except OSError:

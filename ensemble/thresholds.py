@@ -1,12 +1,12 @@
 """Per-class thresholds: read from the config, and the threshold arithmetic that tuning them needs."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from errors import UserError
+from jsonfile import number, read_json
 from metrics import COMPETITION_EPS
 
 CANDIDATES = np.round(np.arange(0.05, 0.96, 0.05), 2)
@@ -18,8 +18,8 @@ def resolve_thresholds(setting: float | Path, classes: tuple[str, ...]) -> np.nd
     if isinstance(setting, (int, float)):
         return np.full(len(classes), float(setting), np.float32)
     try:
-        table = json.loads(Path(setting).read_text())["thresholds"]
-        values = np.array([float(table[c]) for c in classes], np.float32)
+        table = read_json(setting)["thresholds"]
+        values = np.array([number(table[c]) for c in classes], np.float32)
     except OSError:
         raise UserError(f"cannot read thresholds file: {setting}") from None
     except (ValueError, KeyError, TypeError) as err:

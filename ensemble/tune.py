@@ -18,6 +18,7 @@ import atomic
 from configs.schema import EnsembleConfig
 from data import get_task
 from ensemble.oof import Counts, OofReader, oof_sources
+from ensemble.postprocess import PostChoice, choose_postprocess
 from ensemble.selection import STRATEGIES, ClassResult, tune_class
 from ensemble.thresholds import CANDIDATES, DEFAULT, best_candidates, threshold_dice
 from ensemble.vote import class_probabilities, grid_means
@@ -58,17 +59,28 @@ class Tuning:
     table_file: Path
     members: list[str]
     classes: list[ClassResult]
+    postprocess: list[PostChoice]
 
     def table(self) -> str:
-        """The cross-validated Dice per class and on average: best single member, uniform vote, tuned vote."""
-        lines = [f"{'class':<16} {'best member':>11} {'uniform':>8} {'tuned':>8}  tuned weights"]
-        for result in self.classes:
+        """The cross-validated Dice per class and on average: best single member, uniform vote, tuned vote;
+        the tuned vote's OOF Dice without and (cross-validated) with post-processing, and the step kept."""
+        lines = [f"{'class':<16} {'best member':>11} {'uniform':>8} {'tuned':>8} {'no post':>8} {'post':>8}  "
+                 f"post-processing, tuned weights"]
+        for result, post in zip(self.classes, self.postprocess):
             v = result.validated
-            lines.append(f"{result.name:<16} {v['best_member']:11.4f} {v['uniform']:8.4f} {v['tuned']:8.4f}  "
+            lines.append(f"{result.name:<16} {v['best_member']:11.4f} {v['uniform']:8.4f} {v['tuned']:8.4f} "
+                         f"{post.cv_without:8.4f} {post.cv_with:8.4f}  {describe_step(post)}, "
                          f"{describe(result.counts, self.members)}")
         means = {k: np.mean([r.validated[k] for r in self.classes]) for k in STRATEGIES}
-        lines.append(f"{'mean':<16} {means['best_member']:11.4f} {means['uniform']:8.4f} {means['tuned']:8.4f}")
+        without, with_step = (np.mean([getattr(p, k) for p in self.postprocess]) for k in ("cv_without", "cv_with"))
+        lines.append(f"{'mean':<16} {means['best_member']:11.4f} {means['uniform']:8.4f} {means['tuned']:8.4f} "
+                     f"{without:8.4f} {with_step:8.4f}")
         return "\n".join(lines)
+
+
+def describe_step(post: PostChoice) -> str:
+    step = post.step
+    return f"{step.step.value} {step.min_share:g}" if step.min_share else step.step.value
 
 
 def describe(counts: Counts, members: list[str]) -> str:
@@ -76,16 +88,19 @@ def describe(counts: Counts, members: list[str]) -> str:
     return " + ".join(f"{c}x {run_label(m)}" if c > 1 else run_label(m) for c, m in zip(counts, members) if c)
 
 
-def write_table(path: Path, members: list[str], results: list[ClassResult]) -> None:
+def write_table(path: Path, members: list[str], results: list[ClassResult], posts: list[PostChoice]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["class", "best_member", "uniform", "tuned", "selection_best_member", "selection_uniform",
-                     "selection_tuned", "threshold", "weights"])
-    for r in results:
+                     "selection_tuned", "threshold", "weights", "oof_without_postprocess", "cv_with_postprocess",
+                     "postprocess"])
+    for r, post in zip(results, posts):
         writer.writerow([r.name, *(f"{r.validated[k]:.6f}" for k in STRATEGIES),
-                         *(f"{r.selection[k]:.6f}" for k in STRATEGIES), r.threshold, describe(r.counts, members)])
+                         *(f"{r.selection[k]:.6f}" for k in STRATEGIES), r.threshold, describe(r.counts, members),
+                         f"{post.cv_without:.6f}", f"{post.cv_with:.6f}", describe_step(post)])
     writer.writerow(["mean", *(f"{np.mean([r.validated[k] for r in results]):.6f}" for k in STRATEGIES),
-                     *(f"{np.mean([r.selection[k] for r in results]):.6f}" for k in STRATEGIES), "", ""])
+                     *(f"{np.mean([r.selection[k] for r in results]):.6f}" for k in STRATEGIES), "", "",
+                     *(f"{np.mean([getattr(p, k) for p in posts]):.6f}" for k in ("cv_without", "cv_with")), ""])
     atomic.write_text(path, buffer.getvalue())
 
 
@@ -100,15 +115,21 @@ def tune_ensemble(config: EnsembleConfig, out: Path, quiet: bool = False) -> Tun
                         "only one fold; train at least 2 folds")
     members = [entry.path for entry in config.member_entries()]
     reader = OofReader(sources, names, quiet)
-    results = [tune_class(reader.read_class(channel), name, folds)
-               for channel, name in enumerate(tqdm(reader.classes, desc="select", unit="class", disable=quiet))]
+    results, posts = [], []
+    for channel, name in enumerate(tqdm(reader.classes, desc="select", unit="class", disable=quiet)):
+        oof = reader.read_class(channel)
+        results.append(tune_class(oof, name, folds))
+        posts.append(choose_postprocess(*oof.image_masks(results[-1].counts, results[-1].threshold, reader.grids),
+                                        folds))
     counts = np.array([r.counts for r in results], np.float64).T
     table_file = out.with_name(f"{out.stem}_cv.csv")
-    write_table(table_file, members, results)
+    write_table(table_file, members, results, posts)
     summary = {"oof_images": len(names), "folds": sorted(int(f) for f in np.unique(folds)),
                "cv_table": table_file.name,
                **{f"cv_dice_{k}": float(np.mean([r.validated[k] for r in results])) for k in STRATEGIES},
-               **{f"selection_dice_{k}": float(np.mean([r.selection[k] for r in results])) for k in STRATEGIES}}
+               **{f"selection_dice_{k}": float(np.mean([r.selection[k] for r in results])) for k in STRATEGIES},
+               "postprocess": {name: post.step.model_dump(mode="json") for name, post in zip(reader.classes, posts)
+                               if post.step.step != "none"}}
     write_weights(out, members, reader.classes, counts / counts.sum(0), np.array([r.threshold for r in results]),
                   summary)
-    return Tuning(out, table_file, members, results)
+    return Tuning(out, table_file, members, results, posts)

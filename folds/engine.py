@@ -9,20 +9,19 @@ import albumentations as A
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
+from torch.optim.swa_utils import SWALR, AveragedModel, get_ema_multi_avg_fn, update_bn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from configs.schema import MemberConfig
 from data.augment import build_transform, normalize
 from data.task import Task
-from folds import distributed
 from folds.dataset import CropDataset, SegmentationDataset
 from folds.fold_run import finish_fold, open_fold, per_class_list
 from folds.loggers import MetricLoggers
 from folds.optim import build_optimizer, build_scheduler
 from folds.validation import ValidationSet
-from models import build_model
+from models import build_model, distributed
 from models.device import amp_dtype, autocast, pick_device
 from models.losses import CombinedLoss
 from models.predictors import Predictor, build_predictor
@@ -68,9 +67,11 @@ class FoldTrainer:
         if train.sync_bn and self.processes.distributed:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.network = self.distributed_network() if self.processes.distributed else self.model
+        self.ema = None if train.ema_decay is None else AveragedModel(
+            self.model, multi_avg_fn=get_ema_multi_avg_fn(train.ema_decay), use_buffers=True)
         self.transform = build_transform(config.augment, train.seed)
         self.train_set = training_set(config, task, split.train, self.transform, self.quiet)
-        self.predictor = build_predictor(config, self.model, self.device)
+        self.predictor = build_predictor(config, self.evaluated, self.device)
         self.val = ValidationSet(task, self.processes.share(split.val), self.predictor, self.quiet)
         self.loss = CombinedLoss(train.loss, self.num_classes)
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
@@ -86,6 +87,11 @@ class FoldTrainer:
         if resume_from is None and self.processes.is_main:
             self.write_state(None)  # what later resumes are checked against
 
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights that are validated, kept as the best checkpoint and predict the OOF: the EMA when on."""
+        return self.model if self.ema is None else self.ema.module
+
     def distributed_network(self) -> nn.Module:
         """The model wrapped for DistributedDataParallel: used for training steps only; prediction
         runs the plain model, so validation shards of unequal size need no collectives."""
@@ -100,6 +106,7 @@ class FoldTrainer:
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "swa": self.swa.state_dict() if self.swa else {},
+                "ema": self.ema.state_dict() if self.ema else {},
                 "swa_scheduler": self.swa_scheduler.state_dict() if self.swa_scheduler else {}}
 
     def restore(self, state: dict) -> None:
@@ -109,6 +116,8 @@ class FoldTrainer:
         self.scaler.load_state_dict(state["scaler"])
         if self.swa:
             self.swa.load_state_dict(state["swa"])
+        if self.ema:
+            self.ema.load_state_dict(state["ema"])
         if self.swa_scheduler:
             self.swa_scheduler.load_state_dict(state["swa_scheduler"])
         self.epoch, self.best_dice, self.best_epoch = state["epoch"], state["best_dice"], state["best_epoch"]
@@ -136,6 +145,8 @@ class FoldTrainer:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.optimizer.zero_grad(set_to_none=True)
+                if self.ema:
+                    self.ema.update_parameters(self.model)
             total, seen = total + loss.item() * len(images), seen + len(images)
             bar.update(len(images))
             bar.set_postfix(loss=f"{total / seen:.4f}")
@@ -185,7 +196,7 @@ class FoldTrainer:
         if dice is not None and dice > self.best_dice:
             self.best_dice, self.best_epoch = dice, self.epoch
             if self.processes.is_main:
-                self.run.save_weights(self.model)
+                self.run.save_weights(self.evaluated)
         row = {"epoch": self.epoch, "loss": round(loss, 6), "val_dice": "" if dice is None else round(dice, 6),
                "lr": self.optimizer.param_groups[0]["lr"],
                "images_per_s": round(len(self.train_set) / train_seconds, 2), "train_seconds": round(train_seconds, 2)}
@@ -222,7 +233,7 @@ class FoldTrainer:
         """OOF probabilities of the best checkpoint (under torchrun each process writes its share), the
         final state and curves."""
         self.processes.barrier()  # the best weights are on disk
-        self.run.load_weights(self.model)
+        self.run.load_weights(self.evaluated)
         finish_fold(self.fold_run, self.val, self.predictor, self.quiet, self.progress(),
                     self.processes.barrier, self.processes.is_main)
 

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from configs.schema import MemberConfig
 from data import get_task
+from data.preprocess import build_preprocess
 from data.resample import shrink_probs
 from data.task import Task
 from errors import UserError
@@ -61,11 +62,16 @@ def open_fold(config: MemberConfig, fold: int, resume: bool, world_size: int = 1
     run = RunFolder(Path(config.run.dir) / f"fold{fold}")
     if not resume and (run.path / MODEL_FILE).exists():
         raise UserError(f"{run.path} already holds a trained model: pass --resume, or set run.dir elsewhere")
-    task = get_task(config.task, config.data.root)
+    task = get_task(config.task, config.data.root, build_preprocess(config.data.preprocess))
     splits = read_splits(config.data.splits)
     if splits.task != config.task:
         raise UserError(f"{config.data.splits} holds {splits.task} folds, but the config's task is {config.task}")
     split = splits.fold(fold)
+    leaked = sorted(set(split.train) & set(split.val))
+    if leaked:
+        raise UserError(f"{config.data.splits}: fold {fold} has {leaked[0]!r} in both train and val "
+                        f"({len(leaked)} such cases)")
+    task.check_cases(split.train + split.val, str(config.data.splits))
     fingerprint = data_hash(split.train + split.val, task.root)
     resuming = resume and (run.path / STATE_FILE).is_file()
     if resuming:

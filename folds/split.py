@@ -11,6 +11,7 @@ import atomic
 from data.kvasir import KvasirTask
 from data.task import Task
 from errors import UserError
+from jsonfile import read_json
 from names import DEFAULT_SPLIT_METHOD, SplitMethod, TaskName, choices
 
 
@@ -67,7 +68,7 @@ def write_splits(splits: Splits, path: Path | str) -> None:
 def read_splits(path: Path | str) -> Splits:
     path = Path(path)
     try:
-        raw = json.loads(path.read_text())
+        raw = read_json(path)
         splits = Splits(raw["task"], raw["method"], int(raw["seed"]), int(raw["k"]),
                         [Fold(list(f["train"]), list(f["val"])) for f in raw["folds"]])
     except OSError:
@@ -75,6 +76,8 @@ def read_splits(path: Path | str) -> Splits:
     except (ValueError, KeyError, TypeError) as err:
         raise UserError(f"bad splits file {path}: {type(err).__name__}: {err}") from None
     for index, fold in enumerate(splits.folds):
+        if not all(isinstance(case, str) for case in fold.train + fold.val):
+            raise UserError(f"bad splits file {path}: fold {index} lists a case that is not a string")
         if not fold.train or not fold.val:
             empty = "train" if not fold.train else "val"
             raise UserError(f"bad splits file {path}: fold {index} has an empty {empty} list")

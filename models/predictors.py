@@ -10,8 +10,9 @@ from monai.inferers import sliding_window_inference
 
 from configs.schema import MemberConfig
 from data.augment import normalize
-from data.resample import resize_image
+from data.resample import rescale_image, resize_image
 from models.device import amp_dtype, autocast
+from models.tta import VIEWS, TestTimeAugmentation, scaled_size
 from models.yolo import YoloPredictor
 from names import TTA, Inference, ModelFamily
 
@@ -97,40 +98,42 @@ class SlidingWindowPredictor:
         return torch.sigmoid(logits.float())[0].cpu().numpy()
 
 
-class HorizontalFlipTTA:
-    """Average of the prediction and the un-flipped prediction of the flipped image."""
+class RescaledInput:
+    """The inner predictor on every image scaled by `scale` (sliding windows at another scale)."""
 
-    def __init__(self, inner: Predictor):
-        self.inner = inner
-        self.precision = inner.precision
-
-    def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
-        return self.inner.grid(shape)
-
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        return self.inner.prepare(image)
+    def __init__(self, inner: Predictor, scale: float):
+        self.inner, self.scale, self.precision = inner, scale, inner.precision
 
     def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        flipped = [np.ascontiguousarray(image[:, ::-1]) for image in images]
-        probs = self.inner.predict_batch(images + flipped)
-        return [(plain + mirrored[:, :, ::-1]) / 2 for plain, mirrored in zip(probs[:len(images)], probs[len(images):])]
-
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        return self.predict_batch([image])[0]
+        return self.inner.predict_batch([rescale_image(image, self.scale) for image in images])
 
 
 def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device, tta: TTA | None = None,
-                    precision: torch.dtype | None | str = "member") -> Predictor:
-    """The member's predictor as its config asks: resize or sliding window, with its own TTA
-    (`model.tta`) unless `tta` says otherwise, and its own mixed precision (`train.amp`) unless `precision`
-    says otherwise. Validation and the ensemble both build it here."""
-    size, train, options = config.data.image_size, config.train, config.model
+                    precision: torch.dtype | None | str = "member",
+                    tta_scales: tuple[float, ...] | None = None) -> Predictor:
+    """The member's predictor as its config asks: resize, sliding window or YOLO, with its own TTA
+    (`model.tta`, `model.tta_scales`) unless `tta` / `tta_scales` say otherwise, and its own mixed precision
+    (`train.amp`) unless `precision` says otherwise. Validation and the ensemble both build it here."""
+    train, options = config.train, config.model
     if precision == "member":
         precision = amp_dtype(device, train.amp, train.amp_dtype)
-    if options.name == ModelFamily.YOLOV8_SEG:
-        predictor = YoloPredictor(model, size, device, precision)
-    elif options.inference == Inference.SLIDING_WINDOW:
-        predictor = SlidingWindowPredictor(model, size, device, options.overlap, options.sw_batch_size, precision)
-    else:
-        predictor = ResizePredictor(model, size, device, precision, train.channels_last)
-    return HorizontalFlipTTA(predictor) if (tta or options.tta) == TTA.HFLIP else predictor
+
+    def at_size(size: int) -> Predictor:
+        if options.name == ModelFamily.YOLOV8_SEG:
+            return YoloPredictor(model, size, device, precision)
+        if options.inference == Inference.SLIDING_WINDOW:
+            return SlidingWindowPredictor(model, size, device, options.overlap, options.sw_batch_size, precision)
+        return ResizePredictor(model, size, device, precision, train.channels_last)
+
+    size = config.data.image_size
+    predictor = at_size(size)
+    views, scales = VIEWS[tta or options.tta], tuple(tta_scales or options.tta_scales)
+    if views == VIEWS[TTA.NONE] and scales == (1.0,):
+        return predictor
+
+    def at_scale(scale: float) -> Predictor:
+        if options.inference == Inference.SLIDING_WINDOW and options.name != ModelFamily.YOLOV8_SEG:
+            return RescaledInput(predictor, scale)  # same windows on a resized image
+        return at_size(scaled_size(size, scale))  # a larger or smaller network input
+
+    return TestTimeAugmentation(predictor, views, scales, at_scale)

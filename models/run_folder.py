@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from safetensors.torch import load_file, save_file
 import atomic
 from configs.schema import MemberConfig, validate_config
 from errors import UserError
+from jsonfile import read_json
 
 MODEL_FILE, STATE_FILE, RESUME_FILE, LOG_FILE, CURVES_FILE, OOF_DIR, LOCK_FILE = (
     "model.safetensors", "state.json", "optimizer.pt", "log.csv", "curves.png", "oof", ".lock")
@@ -59,7 +59,9 @@ class RunFolder:
     def lock(self) -> None:
         """Hold an OS lock on the folder until this process exits (never stale: the kernel drops it with the
         process); a second writer is refused in one line."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        atomic.make_folders(self.path)
+        if not (self.path / LOCK_FILE).exists():
+            atomic.made_file(self.path / LOCK_FILE)
         descriptor = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -97,6 +99,7 @@ class RunFolder:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic.write_bytes(self.path / RESUME_FILE, buffer.getvalue())
+        atomic.keep(self.path)  # resumable from here on: a failure later keeps the folder for --resume
 
     def load_resume(self) -> dict[str, Any] | None:
         path = self.path / RESUME_FILE
@@ -113,11 +116,11 @@ class RunFolder:
     def state(self) -> RunState:
         path = self.path / STATE_FILE
         try:
-            raw = json.loads(path.read_text())
+            raw = read_json(path)
         except OSError:
             raise UserError(f"no {STATE_FILE} in {self.path}") from None
         except ValueError:
-            raise UserError(f"{path} is not valid JSON") from None
+            raise UserError(f"{path} is not valid JSON (or holds NaN/Infinity)") from None
         if not isinstance(raw, dict):
             raise UserError(f"{path} must hold a JSON object")
         return validate_config(raw, RunState, str(path))

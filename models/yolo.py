@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import atomic
 from errors import UserError
 from models.device import autocast
 from models.registry import register
@@ -30,7 +31,7 @@ def offline_ultralytics(config_dir: Path | None = None) -> None:
         return
     os.environ["YOLO_OFFLINE"] = "1"
     if config_dir is not None:
-        config_dir.mkdir(parents=True, exist_ok=True)
+        atomic.make_folders(config_dir)
         os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
 
 

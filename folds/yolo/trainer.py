@@ -133,6 +133,7 @@ def train_locked(config: MemberConfig, fold_run: FoldRun, resume: bool, argument
         else:
             scale = config.model.params.get("scale", "n")
             yolo = YOLO(f"yolov8{scale}-seg.yaml", task="segment")
+            yolo.add_callback("on_train_epoch_end", lambda trainer: atomic.keep(run.path))  # resumable from here
             change = initial_change(config, len(task.classes))
             if change is not None:
                 yolo.add_callback("on_pretrain_routine_end", lambda trainer: change_new_network(trainer, change))

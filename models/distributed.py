@@ -1,4 +1,4 @@
-"""Training under `torchrun`: the process group, this process's rank, and reductions across ranks.
+"""Training and ensembles under `torchrun`: the process group, this process's rank, and reductions across ranks.
 
 Without torchrun (no WORLD_SIZE in the environment, or 1) nothing here touches torch.distributed."""
 from __future__ import annotations
@@ -43,9 +43,20 @@ class Processes:
         dist.all_reduce(tensor)
         return tensor.cpu().numpy()
 
+    def failed_ranks(self, failed: bool) -> list[int]:
+        """Every rank says whether it failed; all learn which did (a collective: every rank must call it)."""
+        flags = np.zeros(self.world_size)
+        flags[self.rank] = float(failed)
+        return [int(rank) for rank in np.flatnonzero(self.sum(flags))]
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
+
+
+def is_main_process() -> bool:
+    """Rank 0 under torchrun, and any process launched without it."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def start(device: torch.device) -> Processes:

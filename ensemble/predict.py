@@ -1,0 +1,120 @@
+"""One process's ensemble: stream test images (all, or one shard) through every member, soft-vote,
+threshold, write the CSV and, for single-class tasks, the PNG masks."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from atomic import atomic_folder, atomic_path, check_target, claimable_folder, refuse_input_as_output
+from configs.schema import EnsembleConfig
+from data import get_task
+from data.images import write_image_atomic
+from data.task import Task
+from ensemble.members import Member, ProbabilityCache, load_members
+from ensemble.postprocess import apply_postprocess, resolve_postprocess
+from ensemble.shards import Shard, write_sidecar
+from ensemble.thresholds import resolve_thresholds
+from ensemble.vote import GridVotes, vote_masks
+from ensemble.weights import read_weights
+from errors import UserError
+from models.device import amp_dtype
+from submit.rle import encode
+from submit.submission import SubmissionWriter, read_submission
+from submit.validate import test_image_sizes, validate_rows
+
+
+def decoded_batches(task: Task, cases: list[str], batch_size: int) -> Iterator[list[tuple[str, np.ndarray]]]:
+    """Batches of (case, image); a background thread decodes the next batch while this one is used."""
+    batches = [cases[i:i + batch_size] for i in range(0, len(cases), batch_size)]
+
+    def decode(batch: list[str]) -> list[tuple[str, np.ndarray]]:
+        return [(case, task.read_image(case)) for case in batch]
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(decode, batches[0]) if batches else None
+        for index in range(len(batches)):
+            current = upcoming.result()
+            if index + 1 < len(batches):
+                upcoming = pool.submit(decode, batches[index + 1])
+            yield current
+
+
+def batch_votes(members: list[Member], cache: ProbabilityCache, images: list[np.ndarray]) -> list[GridVotes]:
+    """Every member's probabilities for a batch of images, summed per image and grid as they arrive."""
+    votes = [GridVotes() for _ in images]
+    for member in members:
+        for vote, probs in zip(votes, cache.predict_batch(member, images)):
+            vote.add(probs, member.weight)
+    return votes
+
+
+def masks_folder(config: EnsembleConfig, task: Task) -> Path | None:
+    """`output.masks_dir`, or for single-class tasks `<csv stem>_masks` beside the CSV."""
+    if config.output.masks_dir is None and len(task.classes) == 1:
+        return config.output.csv.with_name(config.output.csv.stem + "_masks")
+    return config.output.masks_dir
+
+
+def check_outputs(config: EnsembleConfig, task: Task) -> Path | None:
+    """Refuse, before any work, outputs that may not be written; returns the masks folder."""
+    check_target(config.output.csv)
+    inputs = [p for p in (config.weights, config.thresholds) if isinstance(p, Path)]
+    refuse_input_as_output(config.output.csv, inputs, "output.csv")
+    masks_dir = masks_folder(config, task)
+    if masks_dir is not None:
+        claimable_folder(masks_dir, "ensemble", "output.masks_dir", beside=True)
+    return masks_dir
+
+
+def write_mask(folder: Path, image_name: str, mask: np.ndarray) -> None:
+    write_image_atomic(folder / f"{Path(image_name).stem}.png", mask.astype(np.uint8) * 255)
+
+
+def predict_submission(config: EnsembleConfig, device: torch.device, quiet: bool = False, shard: Shard | None = None,
+                       with_masks: bool = True) -> Path:
+    """Write the submission CSV (and PNG masks for single-class tasks unless `with_masks` is off); return
+    the CSV path. With `shard`, only that shard's images, and a sidecar for `merge`."""
+    task = get_task(config.task, config.data.root)
+    masks_dir = check_outputs(config, task) if with_masks else None
+    sizes = test_image_sizes(task)
+    cases = task.test_images() if shard is None else shard.take(task.test_images())
+    entries = config.member_entries()
+    if config.weights is None:
+        class_weights, thresholds = None, resolve_thresholds(config.thresholds, task.classes)
+        steps = resolve_postprocess(config.postprocess, task.classes, "the ensemble config")
+    else:
+        class_weights, thresholds, table = read_weights(config.weights, [e.path for e in entries], task.classes)
+        steps = resolve_postprocess(table, task.classes, str(config.weights))
+    precision = "member" if config.amp is None else amp_dtype(device, config.amp, config.amp_dtype, key="amp_dtype")
+    members = load_members(entries, device, task.classes, class_weights, precision)
+    cache = ProbabilityCache(config.cache_dir, config.oof_size)
+    out = Path(config.output.csv)
+    with atomic_path(out) as tmp, contextlib.ExitStack() as stack:  # the masks folder lands just before the CSV
+        masks_tmp = None if masks_dir is None else stack.enter_context(atomic_folder(masks_dir, "ensemble"))
+        with open(tmp, "w", newline="") as handle, tqdm(total=len(cases), desc="ensemble", unit="img",
+                                                         disable=quiet) as bar:
+            writer = SubmissionWriter(handle, task.classes)
+            for batch in decoded_batches(task, cases, config.batch_size):
+                votes = batch_votes(members, cache, [image for _, image in batch])
+                for (case, image), vote in zip(batch, votes):
+                    name = Path(case).name
+                    masks = [apply_postprocess(mask, step)  # one class plane at a time
+                             for mask, step in zip(vote_masks(vote.means(), image.shape[:2], thresholds), steps)]
+                    writer.write_rles(name, [encode(m) for m in masks])
+                    if masks_tmp is not None and len(masks) == 1:
+                        write_mask(masks_tmp, name, masks[0])
+                bar.update(len(batch))
+        try:
+            names = {Path(case).name for case in cases}
+            validate_rows(read_submission(tmp), task.classes, {n: s for n, s in sizes.items() if n in names}, str(out))
+        except UserError as err:
+            raise UserError(f"internal error, the written CSV failed validation: {err}") from None
+    if shard is not None:
+        write_sidecar(out, shard, task.name, task.classes, sizes)
+    return out

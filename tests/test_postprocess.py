@@ -1,0 +1,122 @@
+"""Post-processing: each step against SciPy's own labelling through the ensemble config, and its choice per
+class by tune-ensemble on hand-built OOF maps where only class 0 carries spurious specks."""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from scipy import ndimage
+
+from data import get_task
+from ensemble.run import run_ensemble
+from folds.split import make_splits
+from metrics import COMPETITION_EPS
+from models.run_folder import RunFolder
+from tests.stubs import make_stub_run
+from tests.test_ensemble import csv_masks, ensemble_config
+
+EIGHT = np.ones((3, 3), bool)  # 8-connected foreground, as the clean-up counts components
+SPECKS = [(slice(1, 4), slice(1, 4)), (slice(1, 4), slice(124, 127)), (slice(124, 127), slice(1, 4))]
+
+
+def scipy_largest(mask: np.ndarray) -> np.ndarray:
+    labels, count = ndimage.label(mask, EIGHT)
+    if count <= 1:
+        return mask
+    return labels == 1 + int(np.argmax(ndimage.sum(mask, labels, range(1, count + 1))))
+
+
+def scipy_remove_small(mask: np.ndarray, min_pixels: float) -> np.ndarray:
+    labels, count = ndimage.label(mask, EIGHT)
+    areas = ndimage.sum(mask, labels, range(1, count + 1))
+    return np.isin(labels, 1 + np.flatnonzero(areas >= min_pixels))
+
+
+def reference_postprocess(mask: np.ndarray, step: dict) -> np.ndarray:
+    """A weights file's step for one class, done with SciPy."""
+    if step["step"] == "largest":
+        return scipy_largest(mask)
+    if step["step"] == "remove_small":
+        return scipy_remove_small(mask, step["min_share"] * mask.size)
+    return ndimage.binary_fill_holes(mask) if step["step"] == "fill_holes" else mask
+
+
+@pytest.fixture
+def kvasir_votes(kvasir_root, tmp_path):
+    """A speckled member (32x32 random logits upsampled to 64 px) and its plain masks."""
+    make_stub_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), size=32, seed=3)
+    root = kvasir_root / "test"
+
+    def masks(postprocess: dict | None = None) -> dict[str, np.ndarray]:
+        name = "plain" if postprocess is None else postprocess["step"]
+        extra = {} if postprocess is None else {"postprocess": {"polyp": postprocess}}
+        config = ensemble_config("kvasir", root, [str(tmp_path / "m" / "fold0")], tmp_path / f"{name}.csv", **extra)
+        return csv_masks(run_ensemble(config, quiet=True), (64, 64))
+
+    return masks
+
+
+def test_keep_largest_remove_small_and_fill_holes_match_scipy(kvasir_votes):
+    plain = kvasir_votes()
+    assert max(ndimage.label(m, EIGHT)[1] for m in plain.values()) > 1  # the member is speckled
+    largest, small = kvasir_votes({"step": "largest"}), kvasir_votes({"step": "remove_small", "min_share": 0.01})
+    filled = kvasir_votes({"step": "fill_holes"})
+    for name, mask in plain.items():
+        np.testing.assert_array_equal(largest[name], scipy_largest(mask))
+        np.testing.assert_array_equal(small[name], scipy_remove_small(mask, 0.01 * mask.size))
+        np.testing.assert_array_equal(filled[name], ndimage.binary_fill_holes(mask))
+    assert any((largest[n] != plain[n]).any() for n in plain) and any((small[n] != plain[n]).any() for n in plain)
+
+
+def test_a_postprocess_class_the_task_lacks_is_one_line(kvasir_root, tmp_path, run_cli):
+    make_stub_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), size=32, seed=3)
+    code, _, err = run_cli("--quiet", "ensemble", "--config", Path(__file__).parents[1] / "configs/ensemble/kvasir.yaml",
+                           "--set", f"members=[{tmp_path / 'm' / 'fold0'}]", f"data.root={kvasir_root / 'test'}",
+                           f"output.csv={tmp_path / 'o.csv'}", "postprocess={tumour: {step: largest}}")
+    assert code == 2 and "'tumour'" in err and not (tmp_path / "o.csv").exists()
+
+
+@pytest.fixture
+def speckled_oof(handbone_root, tmp_path):
+    """One entry over 2 folds whose OOF is the truth (0.9 inside, 0.1 outside), plus three 3x3 specks on
+    class 0 in the corners, away from every bone."""
+    task = get_task("handbone", handbone_root)
+    splits = make_splits(task, k=2)
+    for fold, split in enumerate(splits.folds):
+        path = tmp_path / "a" / f"fold{fold}"
+        make_stub_run(path, "handbone", task.classes, size=32, seed=fold)
+        run = RunFolder(path)
+        state = run.state()
+        state.config.data.root = handbone_root
+        run.write_state(state.model_copy(update={"fold": fold, "val_cases": split.val}))
+        for case in split.val:
+            truth = task.read_mask(case)
+            probs = np.where(truth, 0.9, 0.1)
+            for speck in SPECKS:
+                assert not truth[0][speck].any()
+                probs[0][speck] = 0.9
+            run.write_oof(Path(case).name, probs.astype(np.float16))
+    config = {"task": "handbone", "members": [str(tmp_path / "a" / "fold*")], "data": {"root": str(handbone_root)},
+              "output": {"csv": str(tmp_path / "sub.csv")}}
+    (tmp_path / "ensemble.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path, task
+
+
+def test_tune_ensemble_keeps_a_clean_up_for_the_speckled_class_only(speckled_oof, run_cli):
+    work, task = speckled_oof
+    code, out, err = run_cli("--quiet", "tune-ensemble", "--config", work / "ensemble.yaml", "--out", work / "w.json")
+    assert code == 0, err
+    chosen = json.loads((work / "w.json").read_text())["postprocess"]
+    assert list(chosen) == [task.classes[0]] and chosen[task.classes[0]]["step"] in ("largest", "remove_small")
+    with open(work / "w_cv.csv") as handle:
+        rows = {row["class"]: row for row in csv.DictReader(handle)}
+    truths = [task.read_mask(case)[0] for case in task.labelled_cases()]
+    speck_pixels = 9 * len(SPECKS)
+    without = np.mean([(2 * t.sum() + COMPETITION_EPS) / (2 * t.sum() + speck_pixels + COMPETITION_EPS) for t in truths])
+    assert float(rows[task.classes[0]]["oof_without_postprocess"]) == pytest.approx(without, abs=1e-6)
+    assert float(rows[task.classes[0]]["cv_with_postprocess"]) == pytest.approx(1.0, abs=1e-9)  # cleaned: the truth
+    assert rows[task.classes[1]]["postprocess"] == "none"
+    assert float(rows[task.classes[1]]["cv_with_postprocess"]) == float(rows[task.classes[1]]["oof_without_postprocess"])
+    assert task.classes[0] in out
