@@ -1,8 +1,10 @@
 PYTHON ?= python3.11
+# no __pycache__ in the checkout: after `make demo` it holds only .venv/ and the demo's workdir
+export PYTHONDONTWRITEBYTECODE := 1
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LITE0 := weights/tf_efficientnet_lite0_imagenet.safetensors
+LITE0 := $(VENV)/weights/tf_efficientnet_lite0_imagenet.safetensors
 
 .PHONY: install demo test lint bench clean
 

@@ -17,7 +17,7 @@ from names import SplitMethod, TaskName, choices
 
 def cmd_split(args: argparse.Namespace) -> None:
     from data import get_task
-    from folds.split import make_splits, write_splits
+    from data.splits import make_splits, write_splits
 
     splits = make_splits(get_task(args.task, args.data_root), args.k, args.seed, args.method)
     write_splits(splits, args.out)
@@ -92,6 +92,17 @@ def cmd_tune_ensemble(args: argparse.Namespace) -> None:
     tuning = tune_ensemble(config, Path(args.out), quiet=args.quiet)
     print(tuning.table())
     print(f"{tuning.weights_file} (use it as `weights:` in the ensemble config), {tuning.table_file}")
+
+
+def cmd_pseudo_label(args: argparse.Namespace) -> None:
+    from configs.schema import EnsembleConfig, load_config
+    from ensemble.pseudo import pseudo_label
+
+    config = load_config(args.config, EnsembleConfig, args.set)
+    labels = pseudo_label(config, Path(args.out), Path(args.splits), args.min_confidence, args.name, args.quiet)
+    print(f"{labels.root}: {labels.labelled} test images labelled, {labels.dropped} below --min-confidence "
+          f"dropped; train on them with --set \"data.extra_roots={{{args.name}: {labels.root}}}\" "
+          f"data.splits={labels.splits}")
 
 
 def cmd_vote(args: argparse.Namespace) -> None:
@@ -195,7 +206,9 @@ def add_config_commands(add: Add) -> None:
                                      ("ensemble", cmd_ensemble, "soft-vote members into a submission CSV"),
                                      ("tune-thresholds", cmd_tune_thresholds, "per-class thresholds from OOF"),
                                      ("tune-ensemble", cmd_tune_ensemble,
-                                      "per-class member weights and thresholds from OOF, cross-validated")):
+                                      "per-class member weights and thresholds from OOF, cross-validated"),
+                                     ("pseudo-label", cmd_pseudo_label, "the ensemble's test masks as labels in "
+                                      "the task's layout, and splits that train on them")):
         command = add(name, handler, help_text)
         command.add_argument("--config", required=True)
         command.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
@@ -207,6 +220,12 @@ def add_config_commands(add: Add) -> None:
             command.add_argument("--out", default="thresholds.json")
         if name == "tune-ensemble":
             command.add_argument("--out", default="ensemble_weights.json")
+        if name == "pseudo-label":
+            command.add_argument("--out", required=True, help="a new folder: a data root of the task's layout")
+            command.add_argument("--splits", required=True, help="the folds to extend (their val lists stay)")
+            command.add_argument("--min-confidence", type=float, default=0.0,
+                                 help="drop images whose mean max(p, 1-p) near the predicted foreground is below")
+            command.add_argument("--name", default="pseudo", help="the key of data.extra_roots for --out")
         if name == "ensemble":
             command.add_argument("--shard", metavar="I/N", help="only every N-th sorted test image from the I-th "
                                  "(0 <= I < N), or `auto`: this SLURM array task's shard; writes a partial CSV "

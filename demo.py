@@ -10,10 +10,10 @@ from pathlib import Path
 import atomic
 from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
+from data.splits import make_splits, write_splits
 from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
 from ensemble.tune import tune_ensemble
-from folds.split import make_splits, write_splits
 from folds.train import train_fold
 from names import TaskName
 from report.analyze import analyze

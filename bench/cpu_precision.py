@@ -1,12 +1,12 @@
 """float32 against bfloat16 autocast on this CPU: images/s of training steps and of prediction.
 
-For each member config (EffiSegNet-B0, the smp U-Net recipe, SwinUNETR's sliding windows) the network is
+For each member config (EffiSegNet-B0, both Lite0 recipes, SwinUNETR's sliding windows) the network is
 built as train-fold builds it (`build_model`, the config's memory format), and timed two ways in
 interleaved rounds (float32, bfloat16, float32, ...; the order flips every round) after a warm-up:
 - train: train-fold's step (autocast forward, float32 CombinedLoss, backward, the config's optimiser),
   a fixed batch of the config's size at its image size;
 - predict: the member's own predictor (`build_predictor`, as `ensemble` uses it) over a batch of
-  images (resize members: 576x720 Kvasir-sized images; SwinUNETR: one 1024x1024 image in windows).
+  images (resize members: 8 Kvasir-sized 576x720 images; SwinUNETR: one 512x512 image in 128-px windows).
 Prints images/s both ways per round and the median ratio. `--compile` adds torch.compile rounds.
 
     python bench/cpu_precision.py                      # all three members, 5 rounds
@@ -34,6 +34,7 @@ from models.predictors import build_predictor
 MEMBERS = {
     "effisegnet_b0": ("configs/kvasir/effisegnet_b0.yaml", []),
     "lite0_unet": ("configs/kvasir/lite0_unet.yaml", []),
+    "lite0_effisegnet": ("configs/kvasir/lite0_effisegnet.yaml", []),
     "swinunetr": ("configs/handbone/swinunetr_crops.yaml", ["model.params.use_checkpoint=false",
                                                             "data.image_size=128", "model.params.feature_size=24"]),
 }
@@ -76,7 +77,7 @@ def predict_call(config: MemberConfig, compiled: bool) -> tuple[Callable[[torch.
     network = torch.compile(model) if compiled else model
     windows = config.data.sampling == "crops"
     rng = np.random.default_rng(0)
-    shape = (1024, 1024, 3) if windows else (576, 720, 3)
+    shape = (512, 512, 3) if windows else (576, 720, 3)
     images = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(1 if windows else 8)]
     predictors = {name: build_predictor(config, network, torch.device("cpu"), precision=dtype)
                   for name, dtype in PRECISIONS.items()}

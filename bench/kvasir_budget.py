@@ -24,9 +24,9 @@ import common  # noqa: F401  (puts the project on sys.path)
 import atomic
 from configs.schema import MemberConfig, load_config
 from data import get_task
+from data.splits import make_splits, write_splits
 from folds.engine import FoldTrainer
 from folds.loggers import MetricLoggers
-from folds.split import make_splits, write_splits
 from models.run_folder import RESUME_FILE
 from names import SplitMethod, TaskName
 from plots import pyplot, save_figure

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models  # noqa: E402
 from configs.schema import MemberConfig, load_config  # noqa: E402
 from data.augment import normalize  # noqa: E402
+from data.splits import Fold, Splits, write_splits  # noqa: E402
 from data.synthetic import make_kvasir  # noqa: E402
 from folds.engine import FoldTrainer  # noqa: E402
-from folds.split import Fold, Splits, write_splits  # noqa: E402
 from models.losses import CombinedLoss  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

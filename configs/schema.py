@@ -52,6 +52,7 @@ class DataConfig(Strict):
     cache: bool = True
     workers: int = Field(0, ge=0)
     preprocess: list[PreprocessStep] = []  # e.g. [clahe] or [{name: clahe, clip_limit: 2.0, tile_grid: 8}]
+    extra_roots: dict[str, Path] = {}  # more roots of the task's layout; splits name their cases '<key>::<case>'
 
 
 class ModelConfig(Strict):

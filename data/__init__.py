@@ -6,14 +6,19 @@ from pathlib import Path
 from data.handbone import HandBoneTask
 from data.kvasir import KvasirTask
 from data.preprocess import Preprocess, no_preprocess
-from data.task import Task
+from data.task import JoinedTask, Task
 from errors import UserError
 
 TASKS: dict[str, type[Task]] = {task.name: task for task in (HandBoneTask, KvasirTask)}
 
 
-def get_task(name: str, root: Path | str, preprocess: Preprocess = no_preprocess) -> Task:
-    """The task named `name` over the dataset at `root`, its images read through `preprocess`."""
+def get_task(name: str, root: Path | str, preprocess: Preprocess = no_preprocess,
+             extra_roots: dict[str, Path] | None = None) -> Task:
+    """The task named `name` over the dataset at `root` (and `extra_roots`, their cases named
+    '<name>::<case>'), its images read through `preprocess`."""
     if name not in TASKS:
         raise UserError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
-    return TASKS[name](root, preprocess)
+    task = TASKS[name](root, preprocess)
+    if not extra_roots:
+        return task
+    return JoinedTask(task, {key: TASKS[name](path, preprocess) for key, path in extra_roots.items()})

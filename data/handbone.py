@@ -1,11 +1,13 @@
 """The 29-class hand-bone X-ray task: PNG images with polygon JSON labels."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+import atomic
 from data.images import image_size, list_images
 from data.task import Task, require_nonempty
 from errors import UserError
@@ -34,6 +36,17 @@ def polygon(points) -> np.ndarray:
     if array.dtype.kind not in "iuf":
         raise TypeError(f"polygon points must be numbers, not {array.dtype.kind!r} values")
     return array.astype(np.float64)
+
+
+def mask_polygons(mask: np.ndarray) -> list[list[list[int]]]:
+    """The outer contour of every 8-connected component of an HxW mask as [x, y] points (at least 3, a
+    lone pixel repeated), which `rasterize_polygons` fills back into the component with its holes filled."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    polygons = []
+    for contour in contours:
+        points = contour[:, 0].tolist()
+        polygons.append(points + points[-1:] * max(0, 3 - len(points)))
+    return polygons
 
 
 def parse_annotations(path: Path, shape: tuple[int, int]) -> list[tuple[str, np.ndarray]]:
@@ -95,6 +108,18 @@ class HandBoneTask(Task):
 
     def group(self, case: str) -> str:
         return Path(case).parent.name
+
+    def write_label(self, case: str, masks: np.ndarray, root: Path) -> str:
+        """The case's image and `masks` as a labelled case under `root` (train/DCM + train/outputs_json,
+        the patient folders kept); returns its case there."""
+        relative = Path(case).relative_to("test/DCM") if case.startswith("test/DCM/") else Path(case)
+        target = Path("train/DCM") / relative
+        atomic.write_bytes(root / target, self.path(case).read_bytes())
+        annotations = [{"type": "poly_seg", "label": label, "points": points}
+                       for label, mask in zip(CLASSES, masks) for points in mask_polygons(mask)]
+        atomic.write_text((root / "train/outputs_json" / relative).with_suffix(".json"),
+                          json.dumps({"annotations": annotations}))
+        return target.as_posix()
 
     def _case(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

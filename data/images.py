@@ -1,6 +1,7 @@
 """Image and mask file reading with one-line errors naming the file."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
@@ -70,9 +71,11 @@ def image_size(path: Path, what: str = "image") -> tuple[int, int]:
     """(height, width) as a viewer shows the image (EXIF orientation applied), from the file header alone;
     a file above MAX_PIXELS is refused before anything decodes it."""
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            orientation = image.getexif().get(ORIENTATION_TAG, 1)
+        with warnings.catch_warnings():  # PIL warns of a size that is refused below in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                orientation = image.getexif().get(ORIENTATION_TAG, 1)
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
         raise UserError(f"cannot read {what}: {path}") from None
     if width * height > MAX_PIXELS:

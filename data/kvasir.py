@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data.images import IMAGE_SUFFIXES, image_size, list_images, read_binary_mask
+import atomic
+from data.images import IMAGE_SUFFIXES, image_size, list_images, read_binary_mask, write_image_atomic
 from data.task import Task, require_nonempty
 from errors import UserError
 from names import TaskName
@@ -60,6 +61,14 @@ class KvasirTask(Task):
         mask = read_binary_mask(self.mask_path(case))
         self.check_mask_size(case, mask.shape)
         return mask[None]
+
+    def write_label(self, case: str, masks: np.ndarray, root: Path) -> str:
+        """The case's image (its bytes) and `masks` (1xHxW, as a PNG) as a labelled case under `root`
+        (images/ + masks/); returns its case there."""
+        name = Path(case).name
+        atomic.write_bytes(root / "images" / name, self.path(case).read_bytes())
+        write_image_atomic(root / "masks" / f"{Path(name).stem}.png", masks[0].astype(np.uint8) * 255)
+        return f"images/{name}"
 
     def check_case(self, case: str) -> None:
         self.check_mask_size(case, image_size(self.mask_path(case), "mask"))

@@ -36,6 +36,14 @@ class Task(ABC):
     def test_images(self) -> list[str]:
         """Relative paths of the unlabelled images to predict, sorted."""
 
+    @abstractmethod
+    def write_label(self, case: str, masks: np.ndarray, root: Path) -> str:
+        """Write a case's image with CxHxW `masks` as a labelled case of this layout under `root`; its case there."""
+
+    def path(self, case: str) -> Path:
+        """The image file of a case."""
+        return self.root / case
+
     def read_image(self, case: str) -> np.ndarray:
         """HxWx3 uint8 RGB image of a case (labelled or test), through the task's preprocessing."""
         return self.preprocess(read_image(self.root / case))
@@ -48,6 +56,9 @@ class Task(ABC):
         """Before any work: every case `source` names is a labelled case of this root, and readable."""
         known = set(self.labelled_cases())
         stranger = next((c for c in cases if c not in known), None)
+        if stranger is not None and ROOT_SEPARATOR in str(stranger):
+            raise UserError(f"{source} names {stranger!r}, a case of the data root "
+                            f"{str(stranger).partition(ROOT_SEPARATOR)[0]!r}, which data.extra_roots does not have")
         if stranger is not None:
             raise UserError(f"{source} names {stranger!r}, which is not a labelled image under {self.root}")
         for case in cases:
@@ -65,6 +76,60 @@ class Task(ABC):
             first = sorted(c for c in cases if Path(c).name == duplicated[0])
             raise UserError(f"duplicate image name {duplicated[0]!r}: {', '.join(first)}")
         return {Path(c).name: c for c in cases}
+
+
+ROOT_SEPARATOR = "::"  # '<extra root name>::<case>' names a case of an extra data root
+
+
+class JoinedTask(Task):
+    """One task over several data roots of its layout: the first root's cases as they are, the cases of
+    each extra root (pseudo-labels, say) as '<name>::<case>'. Test images are the first root's."""
+
+    def __init__(self, primary: Task, extras: dict[str, Task]):
+        self.primary, self.extras = primary, extras
+        self.root, self.preprocess = primary.root, primary.preprocess
+        self.name, self.classes = primary.name, primary.classes
+
+    def part(self, case: str) -> tuple[Task, str]:
+        name, separator, inner = case.partition(ROOT_SEPARATOR)
+        if not separator:
+            return self.primary, case
+        if name not in self.extras:
+            raise UserError(f"case {case!r} names the data root {name!r}, which data.extra_roots does not have")
+        return self.extras[name], inner
+
+    def labelled_cases(self) -> list[str]:
+        cases = self.primary.labelled_cases() + [f"{name}{ROOT_SEPARATOR}{case}" for name, task in self.extras.items()
+                                                 for case in task.labelled_cases()]
+        self.cases_by_name(cases)
+        return cases
+
+    def test_images(self) -> list[str]:
+        return self.primary.test_images()
+
+    def write_label(self, case: str, masks: np.ndarray, root: Path) -> str:
+        task, inner = self.part(case)
+        return task.write_label(inner, masks, root)
+
+    def path(self, case: str) -> Path:
+        task, inner = self.part(case)
+        return task.path(inner)
+
+    def read_image(self, case: str) -> np.ndarray:
+        task, inner = self.part(case)
+        return task.read_image(inner)
+
+    def read_mask(self, case: str) -> np.ndarray:
+        task, inner = self.part(case)
+        return task.read_mask(inner)
+
+    def check_case(self, case: str) -> None:
+        task, inner = self.part(case)
+        task.check_case(inner)
+
+    def group(self, case: str) -> str:
+        task, inner = self.part(case)
+        return task.group(inner)
 
 
 def require_nonempty(items: list[str], folder: Path) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from atomic import atomic_folder, atomic_path, check_target, claimable_folder, refuse_input_as_output
-from configs.schema import EnsembleConfig
+from configs.schema import EnsembleConfig, PostProcess
 from data import get_task
 from data.images import write_image_atomic
 from data.task import Task
@@ -20,7 +21,7 @@ from ensemble.members import Member, ProbabilityCache, load_members
 from ensemble.postprocess import apply_postprocess, resolve_postprocess
 from ensemble.shards import Shard, write_sidecar
 from ensemble.thresholds import resolve_thresholds
-from ensemble.vote import GridVotes, vote_masks
+from ensemble.vote import GridVotes, class_probabilities, vote_masks
 from ensemble.weights import read_weights
 from errors import UserError
 from models.device import amp_dtype
@@ -76,14 +77,33 @@ def write_mask(folder: Path, image_name: str, mask: np.ndarray) -> None:
     write_image_atomic(folder / f"{Path(image_name).stem}.png", mask.astype(np.uint8) * 255)
 
 
-def predict_submission(config: EnsembleConfig, device: torch.device, quiet: bool = False, shard: Shard | None = None,
-                       with_masks: bool = True) -> Path:
-    """Write the submission CSV (and PNG masks for single-class tasks unless `with_masks` is off); return
-    the CSV path. With `shard`, only that shard's images, and a sidecar for `merge`."""
-    task = get_task(config.task, config.data.root)
-    masks_dir = check_outputs(config, task) if with_masks else None
-    sizes = test_image_sizes(task)
-    cases = task.test_images() if shard is None else shard.take(task.test_images())
+@dataclass
+class Plan:
+    """What the ensemble does to each image: its members (with their weights), the probability cache, and
+    per class the threshold and the post-processing."""
+
+    members: list[Member]
+    cache: ProbabilityCache
+    thresholds: np.ndarray
+    steps: list[PostProcess]
+
+    def votes(self, images: list[np.ndarray]) -> list[GridVotes]:
+        return batch_votes(self.members, self.cache, images)
+
+    def masks(self, vote: GridVotes, shape: tuple[int, int]) -> list[np.ndarray]:
+        """HxW bool masks in class order, thresholded and post-processed one class plane at a time."""
+        planes = vote_masks(vote.means(), shape, self.thresholds)
+        return [apply_postprocess(mask, step) for mask, step in zip(planes, self.steps)]
+
+    def planes(self, vote: GridVotes, shape: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(HxW probabilities, the mask `masks` gives) per class, one class plane at a time."""
+        grids = vote.means()
+        for channel, (threshold, step) in enumerate(zip(self.thresholds, self.steps)):
+            probs = class_probabilities(grids, shape, channel)
+            yield probs, apply_postprocess(probs > threshold, step)
+
+
+def load_plan(config: EnsembleConfig, task: Task, device: torch.device) -> Plan:
     entries = config.member_entries()
     if config.weights is None:
         class_weights, thresholds = None, resolve_thresholds(config.thresholds, task.classes)
@@ -93,7 +113,18 @@ def predict_submission(config: EnsembleConfig, device: torch.device, quiet: bool
         steps = resolve_postprocess(table, task.classes, str(config.weights))
     precision = "member" if config.amp is None else amp_dtype(device, config.amp, config.amp_dtype, key="amp_dtype")
     members = load_members(entries, device, task.classes, class_weights, precision)
-    cache = ProbabilityCache(config.cache_dir, config.oof_size)
+    return Plan(members, ProbabilityCache(config.cache_dir, config.oof_size), thresholds, steps)
+
+
+def predict_submission(config: EnsembleConfig, device: torch.device, quiet: bool = False, shard: Shard | None = None,
+                       with_masks: bool = True) -> Path:
+    """Write the submission CSV (and PNG masks for single-class tasks unless `with_masks` is off); return
+    the CSV path. With `shard`, only that shard's images, and a sidecar for `merge`."""
+    task = get_task(config.task, config.data.root)
+    masks_dir = check_outputs(config, task) if with_masks else None
+    sizes = test_image_sizes(task)
+    cases = task.test_images() if shard is None else shard.take(task.test_images())
+    plan = load_plan(config, task, device)
     out = Path(config.output.csv)
     with atomic_path(out) as tmp, contextlib.ExitStack() as stack:  # the masks folder lands just before the CSV
         masks_tmp = None if masks_dir is None else stack.enter_context(atomic_folder(masks_dir, "ensemble"))
@@ -101,11 +132,10 @@ def predict_submission(config: EnsembleConfig, device: torch.device, quiet: bool
                                                          disable=quiet) as bar:
             writer = SubmissionWriter(handle, task.classes)
             for batch in decoded_batches(task, cases, config.batch_size):
-                votes = batch_votes(members, cache, [image for _, image in batch])
+                votes = plan.votes([image for _, image in batch])
                 for (case, image), vote in zip(batch, votes):
                     name = Path(case).name
-                    masks = [apply_postprocess(mask, step)  # one class plane at a time
-                             for mask, step in zip(vote_masks(vote.means(), image.shape[:2], thresholds), steps)]
+                    masks = plan.masks(vote, image.shape[:2])
                     writer.write_rles(name, [encode(m) for m in masks])
                     if masks_tmp is not None and len(masks) == 1:
                         write_mask(masks_tmp, name, masks[0])

@@ -14,23 +14,24 @@ from configs.schema import MemberConfig
 from data import get_task
 from data.preprocess import build_preprocess
 from data.resample import shrink_probs
+from data.splits import Fold, read_splits
 from data.task import Task
 from errors import UserError
 from folds.resume import check_resume
-from folds.split import Fold, read_splits
 from folds.validation import ValidationSet
 from models.predictors import Predictor
 from models.run_folder import CURVES_FILE, LOG_FILE, MODEL_FILE, STATE_FILE, RunFolder, RunState
 from plots import plot_curves
 
 
-def data_hash(cases: list[str], root: Path) -> str:
+def data_hash(cases: list[str], task: Task) -> str:
     """Identifies the fold's data: case names and file sizes."""
     digest = hashlib.sha256()
     for case in cases:
-        if not (root / case).is_file():
-            raise UserError(f"the splits name {case}, which is not a file under {root}")
-        digest.update(f"{case}:{(root / case).stat().st_size};".encode())
+        path = task.path(case)
+        if not path.is_file():
+            raise UserError(f"the splits name {case}, which is not a file under {task.root}")
+        digest.update(f"{case}:{path.stat().st_size};".encode())
     return digest.hexdigest()[:16]
 
 
@@ -62,7 +63,7 @@ def open_fold(config: MemberConfig, fold: int, resume: bool, world_size: int = 1
     run = RunFolder(Path(config.run.dir) / f"fold{fold}")
     if not resume and (run.path / MODEL_FILE).exists():
         raise UserError(f"{run.path} already holds a trained model: pass --resume, or set run.dir elsewhere")
-    task = get_task(config.task, config.data.root, build_preprocess(config.data.preprocess))
+    task = get_task(config.task, config.data.root, build_preprocess(config.data.preprocess), config.data.extra_roots)
     splits = read_splits(config.data.splits)
     if splits.task != config.task:
         raise UserError(f"{config.data.splits} holds {splits.task} folds, but the config's task is {config.task}")
@@ -72,7 +73,7 @@ def open_fold(config: MemberConfig, fold: int, resume: bool, world_size: int = 1
         raise UserError(f"{config.data.splits}: fold {fold} has {leaked[0]!r} in both train and val "
                         f"({len(leaked)} such cases)")
     task.check_cases(split.train + split.val, str(config.data.splits))
-    fingerprint = data_hash(split.train + split.val, task.root)
+    fingerprint = data_hash(split.train + split.val, task)
     resuming = resume and (run.path / STATE_FILE).is_file()
     if resuming:
         check_resume(run, run.state(), config, fingerprint, world_size)

@@ -8,8 +8,8 @@ from pydantic import BaseModel
 from errors import UserError
 from models.run_folder import RunFolder, RunState
 
-MAY_CHANGE = ("data.root", "data.splits", "data.cache", "data.workers", "train.device", "train.threads",
-              "train.oof_size", "run.")
+MAY_CHANGE = ("data.root", "data.extra_roots", "data.splits", "data.cache", "data.workers", "train.device",
+              "train.threads", "train.oof_size", "run.")
 
 
 def frozen_settings(config: BaseModel) -> dict[str, object]:

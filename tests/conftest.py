@@ -9,8 +9,8 @@ sys.path.insert(0, str(ROOT))
 
 from configs.schema import MemberConfig, load_config  # noqa: E402
 from data import get_task  # noqa: E402
+from data.splits import make_splits, write_splits  # noqa: E402
 from data.synthetic import make_handbone, make_handbone_holdout, make_kvasir  # noqa: E402
-from folds.split import make_splits, write_splits  # noqa: E402
 from folds.train import FoldResult, train_fold  # noqa: E402
 from models.registry import registered  # noqa: E402
 from tests.stubs import STUB_MODELS  # noqa: E402

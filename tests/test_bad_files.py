@@ -12,7 +12,7 @@ from PIL import Image
 
 from data import get_task
 from data.images import MAX_PIXELS
-from folds.split import make_splits, write_splits
+from data.splits import make_splits, write_splits
 from tests.test_bad_inputs import ENSEMBLE_KVASIR, KVASIR_TINY, Inputs, corrupt, edit_json
 
 

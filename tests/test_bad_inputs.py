@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from data import get_task
-from folds.split import make_splits, write_splits
+from data.splits import make_splits, write_splits
 from submit.submission import write_submission
 from tests.stubs import make_stub_run
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from data import get_task
-from folds.split import make_splits, write_splits
+from data.splits import make_splits, write_splits
 from submit.score import score_csv
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,10 +7,10 @@ import pytest
 
 from configs.schema import EnsembleConfig, MemberConfig, load_config
 from data import get_task
+from data.splits import make_splits, write_splits
 from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
 from ensemble.tune import tune_thresholds
-from folds.split import make_splits, write_splits
 from folds.train import train_fold
 from submit.score import score_csv
 from submit.validate import validate_csv

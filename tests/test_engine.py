@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 import folds.engine as engine
 from configs.schema import MemberConfig, load_config
 from data import get_task
-from folds.split import make_splits, write_splits
+from data.splits import make_splits, write_splits
 from folds.train import train_fold
 
 ROOT = Path(__file__).resolve().parents[1]

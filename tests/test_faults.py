@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 
 from configs.schema import EnsembleConfig, validate_config
 from data import get_task
+from data.splits import make_splits, write_splits
 from ensemble.run import run_ensemble
-from folds.split import make_splits, write_splits
 from models.run_folder import RunFolder
 from submit.submission import read_submission, write_submission
 from tests.stubs import make_conv_run

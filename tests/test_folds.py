@@ -1,7 +1,7 @@
 import json
 
 from data import get_task
-from folds.split import make_splits, read_splits
+from data.splits import make_splits, read_splits
 
 
 def test_group_kfold_never_splits_a_patient(handbone_root, run_cli, tmp_path):

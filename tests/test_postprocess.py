@@ -10,8 +10,8 @@ import yaml
 from scipy import ndimage
 
 from data import get_task
+from data.splits import make_splits
 from ensemble.run import run_ensemble
-from folds.split import make_splits
 from metrics import COMPETITION_EPS
 from models.run_folder import RunFolder
 from tests.stubs import make_stub_run

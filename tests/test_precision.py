@@ -9,8 +9,8 @@ import folds.engine
 import models.device
 from configs.schema import EnsembleMember, MemberConfig, load_config
 from data import get_task
+from data.splits import make_splits, write_splits
 from ensemble.members import load_member
-from folds.split import make_splits, write_splits
 from folds.train import train_fold
 from tests.stubs import make_conv_run
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from configs.schema import MemberConfig, ModelConfig, load_config
 from data import get_task
-from folds.split import make_splits, write_splits
+from data.splits import make_splits, write_splits
 from models import build_model
 from models.losses import CombinedLoss
 

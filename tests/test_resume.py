@@ -7,7 +7,7 @@ from pydantic.fields import FieldInfo
 
 from configs import schema
 from data import get_task
-from folds.split import make_splits, write_splits
+from data.splits import make_splits, write_splits
 from models.run_folder import RunState
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from data import get_task
-from folds.split import make_splits
+from data.splits import make_splits
 from metrics import COMPETITION_EPS
 from models.run_folder import RunFolder
 from submit.rle import decode

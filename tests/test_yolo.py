@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from data import get_task
-from folds.split import make_splits, write_splits
+from data.splits import make_splits, write_splits
 from models import build
 from models.yolo import YoloPredictor
 from submit.submission import read_submission

@@ -9,9 +9,9 @@ import yaml
 
 import atomic
 from data.images import write_image_atomic
+from data.splits import Fold
 from data.task import Task
 from errors import UserError
-from folds.split import Fold
 
 
 def mask_polygons(mask: np.ndarray) -> list[np.ndarray]:

@@ -1,0 +1,122 @@
+"""`pseudo-label`: the ensemble's masks written in the task's own label layout read back equal to the
+ensemble's masks; the splits add them to every fold's train list only; train-fold reads them from an
+extra data root; --min-confidence drops by the documented confidence."""
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from data import get_task
+from data.splits import make_splits, write_splits
+from tests.stubs import make_conv_run, make_stub_run
+from tests.test_ensemble import reference_probs
+from tests.test_shards import ensemble_argv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def csv_masks(csv: Path, task) -> dict[str, np.ndarray]:
+    """Image name -> CxHxW masks of a submission CSV."""
+    from submit.rle import decode
+    from submit.submission import read_submission
+    from submit.validate import test_image_sizes
+
+    sizes, out = test_image_sizes(task), {}
+    for row in read_submission(csv):
+        out.setdefault(row.image_name, []).append(decode(row.rle, sizes[row.image_name]))
+    return {name: np.stack(masks) for name, masks in out.items()}
+
+
+@pytest.fixture
+def labelled(tmp_path, run_cli, kvasir_root, handbone_root):
+    """(task name -> (ensemble masks, pseudo root, splits, stdout)) for a member of each task."""
+    def make(task_name: str, *extra: str):
+        data_root = kvasir_root / "test" if task_name == "kvasir" else handbone_root
+        task = get_task(task_name, data_root)
+        member = tmp_path / task_name / "m" / "fold0"
+        if task_name == "kvasir":
+            make_conv_run(member, "kvasir", task.classes, image_size=64, seed=11)
+            labelled_root = kvasir_root
+        else:
+            make_stub_run(member, "handbone", task.classes, size=32, seed=4)
+            labelled_root = handbone_root
+        splits = tmp_path / task_name / "splits.json"
+        write_splits(make_splits(get_task(task_name, labelled_root), k=2), splits)
+        csv = tmp_path / task_name / "sub.csv"
+        assert run_cli(*ensemble_argv(task_name, member, data_root, csv))[0] == 0
+        out = tmp_path / task_name / "pseudo"
+        code, stdout, err = run_cli("--quiet", "pseudo-label", "--config", ROOT / f"configs/ensemble/{task_name}.yaml",
+                                    "--set", f"members=[{member}]", f"data.root={data_root}",
+                                    f"output.csv={tmp_path / 'unused.csv'}", "--out", out, "--splits", splits, *extra)
+        assert code == 0, err
+        return csv_masks(csv, task), out, splits, stdout
+    return make
+
+
+def test_kvasir_pseudo_labels_read_back_as_the_ensembles_masks(labelled):
+    masks, out, splits, stdout = labelled("kvasir")
+    task = get_task("kvasir", out)
+    cases = task.labelled_cases()
+    assert sorted(Path(c).name for c in cases) == sorted(masks)
+    for case in cases:
+        np.testing.assert_array_equal(task.read_mask(case), masks[Path(case).name])
+    extended, original = json.loads((out / "splits.json").read_text()), json.loads(splits.read_text())
+    for new, old in zip(extended["folds"], original["folds"]):
+        assert new["val"] == old["val"]
+        assert new["train"] == old["train"] + [f"pseudo::{c}" for c in cases]
+    assert "data.extra_roots={pseudo:" in stdout
+
+
+def test_hand_bone_pseudo_labels_are_polygons_filling_the_masks(labelled):
+    masks, out, _, _ = labelled("handbone")
+    task = get_task("handbone", out)
+    cases = task.labelled_cases()
+    assert len(cases) == len(masks) and all(c.startswith("train/DCM/") for c in cases)
+    for case in cases:
+        expected = np.stack([ndimage.binary_fill_holes(plane) for plane in masks[Path(case).name]])
+        np.testing.assert_array_equal(task.read_mask(case), expected)  # JSON polygons have no holes
+
+
+def test_train_fold_trains_on_the_pseudo_root_beside_the_real_one(labelled, kvasir_root, tmp_path, run_cli):
+    _, out, _, _ = labelled("kvasir")
+    code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "0",
+                           "--set", f"data.root={kvasir_root}", f"data.splits={out / 'splits.json'}",
+                           f"data.extra_roots={{pseudo: {out}}}", f"run.dir={tmp_path / 'run'}", "train.epochs=1")
+    assert code == 0, err
+    code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "1",
+                           "--set", f"data.root={kvasir_root}", f"data.splits={out / 'splits.json'}",
+                           f"run.dir={tmp_path / 'run2'}", "train.epochs=1")
+    assert code == 2 and "data.extra_roots" in err  # the splits name the pseudo root; the config must too
+
+
+def test_min_confidence_drops_images_below_the_documented_confidence(kvasir_root, tmp_path, run_cli):
+    root = kvasir_root / "test"
+    task = get_task("kvasir", root)
+    model = make_stub_run(tmp_path / "m" / "fold0", "kvasir", task.classes, size=32, seed=2)
+    splits = tmp_path / "splits.json"
+    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
+    probs = reference_probs(model, (64, 64))[0]  # the stub ignores its input: every image scores the same
+    near = cv2.dilate((probs > 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) > 0
+    confidence = np.maximum(probs, 1 - probs)[near].mean()
+    for offset, kept in ((-1e-3, len(task.test_images())), (1e-3, 0)):
+        out = tmp_path / f"pseudo{offset}"
+        code, stdout, err = run_cli("--quiet", "pseudo-label", "--config", ROOT / "configs/ensemble/kvasir.yaml",
+                                    "--set", f"members=[{tmp_path / 'm' / 'fold0'}]", f"data.root={root}",
+                                    "--out", out, "--splits", splits, "--min-confidence", str(confidence + offset))
+        assert code == 0, err
+        assert f": {kept} test images labelled" in stdout
+
+
+@pytest.mark.parametrize("flag, fragment", [(["--min-confidence", "1.5"], "--min-confidence"),
+                                            (["--name", "a::b"], "--name")])
+def test_bad_flags_are_one_line(flag, fragment, kvasir_root, tmp_path, run_cli):
+    splits = tmp_path / "splits.json"
+    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
+    make_stub_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), size=32, seed=2)
+    code, _, err = run_cli("--quiet", "pseudo-label", "--config", ROOT / "configs/ensemble/kvasir.yaml", "--set",
+                           f"members=[{tmp_path / 'm' / 'fold0'}]", f"data.root={kvasir_root / 'test'}",
+                           "--out", tmp_path / "p", "--splits", splits, *flag)
+    assert code == 2 and fragment in err and not (tmp_path / "p").exists()
