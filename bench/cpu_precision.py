@@ -98,9 +98,12 @@ def images_per_second(fn: Callable[[torch.dtype | None], None], dtype: torch.dty
 
 
 def compare(label: str, fn: Callable, images: int, rounds: int, repeats: int) -> float:
-    """Interleaved rounds after one warm-up call per precision; prints each round, returns the median ratio."""
-    for dtype in PRECISIONS.values():
+    """Interleaved rounds after one warm-up call per precision (its seconds printed: with --compile, the
+    compile time); prints each round, returns the median ratio."""
+    for name, dtype in PRECISIONS.items():
+        started = time.perf_counter()
         fn(dtype)
+        print(f"  {label} warm-up {name}: {time.perf_counter() - started:.1f} s", flush=True)
     ratios = []
     for index in range(rounds):
         order = list(PRECISIONS.items()) if index % 2 == 0 else list(PRECISIONS.items())[::-1]

@@ -82,7 +82,7 @@ def plot_curves(out: Path, scored_on: str) -> Path:
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("Kvasir-SEG from random initialisation", fontsize=10)
+    ax.set_title("Kvasir-SEG on 2 CPU cores (ImageNet Lite0 recipes and cpu_fast from random init)", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out / "kvasir_budget.png")
 
