@@ -12,6 +12,7 @@ import torch
 from atomic import atomic_folder, atomic_path
 from configs.schema import EnsembleConfig
 from data import get_task
+from data.task import Task
 from ensemble.predict import check_outputs, predict_submission, write_mask
 from ensemble.shards import Shard, merge_shards, sidecar_path
 from errors import UserError
@@ -55,7 +56,7 @@ def run_under_torchrun(config: EnsembleConfig, processes: Processes, device: tor
     return out
 
 
-def merge_with_masks(partials: list[Path], out: Path, masks_dir: Path | None, task) -> None:
+def merge_with_masks(partials: list[Path], out: Path, masks_dir: Path | None, task: Task) -> None:
     """The merged CSV and, when there is a masks folder, its PNGs decoded from it; the folder lands just
     before the CSV, as in one process."""
     with atomic_path(out) as tmp, contextlib.ExitStack() as stack:
