@@ -25,6 +25,7 @@ from ensemble.vote import class_probabilities, grid_means
 from ensemble.weights import write_weights
 from errors import UserError
 from models.run_folder import run_label
+from names import PostStep
 
 
 def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> Path:
@@ -74,7 +75,7 @@ class Tuning:
                          f"{describe(result.counts, self.members)}")
         means = {k: np.mean([r.validated[k] for r in self.classes]) for k in STRATEGIES}
         without, with_step = (np.mean([getattr(p, k) for p in self.postprocess]) for k in ("cv_without", "cv_with"))
-        kept = np.mean([p.cv_with if p.step.step != "none" else p.cv_without for p in self.postprocess])
+        kept = np.mean([p.cv_with if p.step.step != PostStep.NONE else p.cv_without for p in self.postprocess])
         lines.append(f"{'mean':<16} {means['best_member']:11.4f} {means['uniform']:8.4f} {means['tuned']:8.4f} "
                      f"{without:8.4f} {with_step:8.4f}  {kept:.4f} with the kept steps only")
         return "\n".join(lines)
@@ -131,7 +132,7 @@ def tune_ensemble(config: EnsembleConfig, out: Path, quiet: bool = False) -> Tun
                **{f"cv_dice_{k}": float(np.mean([r.validated[k] for r in results])) for k in STRATEGIES},
                **{f"selection_dice_{k}": float(np.mean([r.selection[k] for r in results])) for k in STRATEGIES},
                "postprocess": {name: post.step.model_dump(mode="json") for name, post in zip(reader.classes, posts)
-                               if post.step.step != "none"}}
+                               if post.step.step != PostStep.NONE}}
     write_weights(out, members, reader.classes, counts / counts.sum(0), np.array([r.threshold for r in results]),
                   summary)
     return Tuning(out, table_file, members, results, posts)
