@@ -7,8 +7,7 @@ from safetensors.torch import load_file
 
 import folds.engine as engine
 from folds.loggers import MetricLoggers
-from folds.train import train_fold
-from tests.test_engine import log_rows, member
+from tests.test_engine import log_rows, member, straight_and_resumed
 
 DECAY = 0.5  # far from 1, so every step shows in the average
 
@@ -40,22 +39,8 @@ def test_the_ema_is_the_hand_computed_average_of_the_weights_after_each_step(kva
 
 
 def test_ema_survives_a_kill_and_resume_bit_for_bit(kvasir_root, tmp_path, monkeypatch):
-    overrides = ("train.epochs=3", "model.params={ch: 8}", f"train.ema_decay={DECAY}", "train.val_every=3")
-    straight = train_fold(member("kvasir", kvasir_root, tmp_path, *overrides, f"run.dir={tmp_path / 'straight'}"),
-                          fold=0, quiet=True)
-    real_run_epoch = engine.FoldTrainer.run_epoch
-
-    def killed_in_epoch_two(self, loggers):
-        if self.epoch == 1:
-            raise KeyboardInterrupt
-        real_run_epoch(self, loggers)
-
-    config = member("kvasir", kvasir_root, tmp_path, *overrides, f"run.dir={tmp_path / 'resumed'}")
-    monkeypatch.setattr(engine.FoldTrainer, "run_epoch", killed_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        train_fold(config, fold=0, quiet=True)
-    monkeypatch.setattr(engine.FoldTrainer, "run_epoch", real_run_epoch)
-    resumed = train_fold(config, fold=0, resume=True, quiet=True)
+    straight, resumed = straight_and_resumed(kvasir_root, tmp_path, monkeypatch, "train.epochs=3",
+                                             "model.params={ch: 8}", f"train.ema_decay={DECAY}", "train.val_every=3")
     assert [r["epoch"] for r in log_rows(resumed.run_dir)] == ["1", "2", "3"]
     a, b = load_file(str(straight.run_dir / "model.safetensors")), load_file(str(resumed.run_dir / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

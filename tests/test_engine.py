@@ -75,10 +75,10 @@ def test_handbone_member_trains_and_loss_falls(handbone_root, tmp_path):
     assert len(oof) == 4 and np.load(oof[0]).shape == (29, 64, 64)
 
 
-def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(kvasir_root, tmp_path, monkeypatch):
-    overrides = ("train.epochs=3", "model.params={ch: 8}", "augment.affine=0.5")
-    straight = train_fold(member("kvasir", kvasir_root, tmp_path, *overrides,
-                                        f"run.dir={tmp_path / 'straight'}"), fold=0, quiet=True)
+def straight_and_resumed(kvasir_root: Path, tmp_path: Path, monkeypatch, *overrides: str):
+    """(an uninterrupted run, the same run killed in epoch 2 and resumed) of the tiny Kvasir member."""
+    straight = train_fold(member("kvasir", kvasir_root, tmp_path, *overrides, f"run.dir={tmp_path / 'straight'}"),
+                          fold=0, quiet=True)
     real_run_epoch = engine.FoldTrainer.run_epoch
 
     def killed_in_epoch_two(self, loggers):
@@ -87,12 +87,17 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(kvasir_root, t
         real_run_epoch(self, loggers)
 
     config = member("kvasir", kvasir_root, tmp_path, *overrides, f"run.dir={tmp_path / 'resumed'}")
-    monkeypatch.setattr(engine.FoldTrainer, "run_epoch", killed_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        train_fold(config, fold=0, quiet=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(engine.FoldTrainer, "run_epoch", killed_in_epoch_two)
+        with pytest.raises(KeyboardInterrupt):
+            train_fold(config, fold=0, quiet=True)
     assert len(log_rows(tmp_path / "resumed" / "fold0")) == 1
-    monkeypatch.setattr(engine.FoldTrainer, "run_epoch", real_run_epoch)
-    resumed = train_fold(config, fold=0, resume=True, quiet=True)
+    return straight, train_fold(config, fold=0, resume=True, quiet=True)
+
+
+def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(kvasir_root, tmp_path, monkeypatch):
+    straight, resumed = straight_and_resumed(kvasir_root, tmp_path, monkeypatch, "train.epochs=3",
+                                             "model.params={ch: 8}", "augment.affine=0.5")
     assert [r["epoch"] for r in log_rows(resumed.run_dir)] == ["1", "2", "3"]
     a, b = load_file(str(straight.run_dir / "model.safetensors")), load_file(str(resumed.run_dir / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
