@@ -51,10 +51,9 @@ def discard_created() -> None:
             with suppress(FileNotFoundError):
                 os.remove(path)
     for folder, whole in reversed(_made_folders):
-        holds_kept = any(folder.absolute() in k.parents for k in _kept)
         if under_kept(folder):
             continue
-        if whole and not holds_kept:
+        if whole and not any(folder.absolute() in k.parents for k in _kept):
             shutil.rmtree(folder, ignore_errors=True)
         else:
             with suppress(OSError):

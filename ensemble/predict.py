@@ -21,7 +21,7 @@ from ensemble.members import Member, ProbabilityCache, load_members
 from ensemble.postprocess import apply_postprocess, resolve_postprocess
 from ensemble.shards import Shard, write_sidecar
 from ensemble.thresholds import resolve_thresholds
-from ensemble.vote import GridVotes, class_probabilities, vote_masks
+from ensemble.vote import GridVotes, class_probabilities
 from ensemble.weights import read_weights
 from errors import UserError
 from models.device import amp_dtype
@@ -92,11 +92,10 @@ class Plan:
 
     def masks(self, vote: GridVotes, shape: tuple[int, int]) -> list[np.ndarray]:
         """HxW bool masks in class order, thresholded and post-processed one class plane at a time."""
-        planes = vote_masks(vote.means(), shape, self.thresholds)
-        return [apply_postprocess(mask, step) for mask, step in zip(planes, self.steps)]
+        return [mask for _, mask in self.planes(vote, shape)]
 
     def planes(self, vote: GridVotes, shape: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(HxW probabilities, the mask `masks` gives) per class, one class plane at a time."""
+        """(HxW probabilities, its thresholded and post-processed mask) per class, one class plane at a time."""
         grids = vote.means()
         for channel, (threshold, step) in enumerate(zip(self.thresholds, self.steps)):
             probs = class_probabilities(grids, shape, channel)
