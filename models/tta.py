@@ -64,17 +64,16 @@ class TestTimeAugmentation:
         return self.inner.prepare(image) if self.scales == (1.0,) else image
 
     def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        totals = [np.zeros((0,))] * len(images)
+        grids = [tuple(self.grid(image.shape[:2])) for image in images]
+        totals = [np.zeros((0,))] * len(images)  # filled by the first view
+        pairs = [(view, item) for view in self.views for item in range(len(images))]
         for scale in self.scales:
             predictor = self.inner if scale == 1.0 else self.at_scale(scale)
-            views = [view.apply(image) for view in self.views for image in images]
-            probs = predictor.predict_batch(views)
-            for index, (view, image) in enumerate((v, im) for v in self.views for im in images):
-                item = index % len(images)
-                grid = self.grid(image.shape[:2])
-                back = view.undo(probs[index])
-                if back.shape[1:] != tuple(grid):
-                    back = np.stack([resize_plane(np.ascontiguousarray(plane), grid) for plane in back])
+            probs = predictor.predict_batch([view.apply(images[item]) for view, item in pairs])
+            for (view, item), prob in zip(pairs, probs):
+                back = view.undo(prob)
+                if back.shape[1:] != grids[item]:
+                    back = np.stack([resize_plane(np.ascontiguousarray(plane), grids[item]) for plane in back])
                 totals[item] = back if totals[item].size == 0 else totals[item] + back
         count = len(self.views) * len(self.scales)
         return [np.ascontiguousarray(total / count, dtype=np.float32) for total in totals]
