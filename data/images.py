@@ -46,12 +46,12 @@ def decode_as_shown(path: Path, flags: int, what: str) -> np.ndarray:
     does not give."""
     shape = image_size(path, what)
     try:
-        data = np.fromfile(path, np.uint8)
+        data = path.read_bytes()
     except OSError as err:
         raise UserError(f"cannot read {what}: {path}: {err.strerror}") from None
-    if path.suffix.lower() in JPEG_SUFFIXES and not jpeg_complete(data.tobytes()):
+    if path.suffix.lower() in JPEG_SUFFIXES and not jpeg_complete(data):
         raise UserError(f"damaged {what} (the JPEG is cut short): {path}")
-    image = cv2.imdecode(data, flags)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None:
         raise UserError(f"cannot read {what} (damaged, or not an image): {path}")
     if image.shape[:2] != shape:
