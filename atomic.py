@@ -129,10 +129,14 @@ def check_target(path: Path | str) -> Path:
 
 
 def refuse_input_as_output(out: Path | str, inputs: list[Path | str], option: str) -> Path:
-    """An output may not be one of the command's own inputs (it would be replaced before it is read)."""
+    """An output may not be one of the command's own inputs (it would be replaced before it is read), nor lie
+    inside an input folder (test images, a data root, a member's run folder)."""
     out = Path(out)
-    for source in inputs:
-        if Path(source).exists() and out.exists() and os.path.samefile(source, out):
+    target = out.resolve()
+    for source in map(Path, inputs):
+        if source.is_dir() and target.is_relative_to(source.resolve()):
+            raise UserError(f"{option} {out} lies inside {source}, an input of this command: write it elsewhere")
+        if source.exists() and out.exists() and os.path.samefile(source, out):
             raise UserError(f"{option} {out} is also an input of this command: write the output elsewhere")
     return out
 

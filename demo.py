@@ -14,10 +14,10 @@ from data.splits import make_splits, write_splits
 from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
 from ensemble.tune import tune_ensemble
+from evaluate.score import score_csv
 from folds.train import train_fold
 from names import TaskName
 from report.analyze import analyze
-from submit.score import score_csv
 from submit.validate import validate_csv
 
 CONFIGS = Path(__file__).resolve().parent / "configs"

@@ -25,7 +25,7 @@ import yaml
 
 import atomic
 from cli import main as cli
-from submit.score import score_csv
+from evaluate.score import score_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ("lite0_unet", "lite0_effisegnet")

@@ -13,7 +13,7 @@ import common  # noqa: F401  (puts the project on sys.path)
 
 from configs.schema import EnsembleConfig, validate_config
 from ensemble.run import run_ensemble
-from submit.score import score_csv
+from evaluate.score import score_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANS = [("none", [1.0]), ("hflip", [1.0]), ("vflip", [1.0]), ("flips", [1.0]), ("d4", [1.0]),

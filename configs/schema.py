@@ -259,9 +259,19 @@ def apply_override(raw: dict, assignment: str) -> None:
         raise UserError(f"--set {key}: the value {value!r} is not valid YAML") from None
 
 
-def load_config(path: Path | str, schema: type[Config], overrides: list[str] = ()) -> Config:
-    """Read YAML, apply overrides, validate; any problem is one line naming the file and key."""
-    path = Path(path)
+BASE_KEY = "base"  # a config may extend another file (a path relative to it); its own keys win, section by section
+
+
+def merged(base: dict, own: dict) -> dict:
+    """`own` over `base`, mappings merged key by key and everything else replaced."""
+    out = dict(base)
+    for key, value in own.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """The YAML mapping of a config file with its `base` chain resolved."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except OSError:
@@ -270,6 +280,21 @@ def load_config(path: Path | str, schema: type[Config], overrides: list[str] = (
         raise UserError(f"config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise UserError(f"config {path} must be a mapping at the top level")
+    if BASE_KEY not in raw:
+        return raw
+    base = raw.pop(BASE_KEY)
+    if not isinstance(base, str):
+        raise UserError(f"config {path}: {BASE_KEY}: name one config file")
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise UserError(f"config {path}: {BASE_KEY}: {base} extends itself")
+    return merged(read_raw(base_path, (*seen, path.resolve())), raw)
+
+
+def load_config(path: Path | str, schema: type[Config], overrides: list[str] = ()) -> Config:
+    """Read YAML (with its `base` chain), apply overrides, validate; any problem is one line naming the file and key."""
+    path = Path(path)
+    raw = read_raw(path)
     for assignment in overrides:
         apply_override(raw, assignment)
     return validate_config(raw, schema, str(path))

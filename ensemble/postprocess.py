@@ -10,7 +10,7 @@ import numpy as np
 
 from configs.schema import PostProcess
 from errors import UserError
-from metrics import Counts
+from evaluate.counts import Counts
 from names import PostStep
 
 SIZE_GRID = (0.05, 0.1, 0.25, 0.5)  # remove_small candidates, as shares of the class's median largest component

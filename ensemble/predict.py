@@ -3,6 +3,7 @@ threshold, write the CSV and, for single-class tasks, the PNG masks."""
 from __future__ import annotations
 
 import contextlib
+import glob
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -65,10 +66,12 @@ def masks_folder(config: EnsembleConfig, task: Task) -> Path | None:
 def check_outputs(config: EnsembleConfig, task: Task) -> Path | None:
     """Refuse, before any work, outputs that may not be written; returns the masks folder."""
     check_target(config.output.csv)
-    inputs = [p for p in (config.weights, config.thresholds) if isinstance(p, Path)]
+    members = [Path(p) for entry in config.member_entries() for p in glob.glob(entry.path)]
+    inputs = [*(p for p in (config.weights, config.thresholds) if isinstance(p, Path)), config.data.root, *members]
     refuse_input_as_output(config.output.csv, inputs, "output.csv")
     masks_dir = masks_folder(config, task)
     if masks_dir is not None:
+        refuse_input_as_output(masks_dir, inputs, "output.masks_dir")
         claimable_folder(masks_dir, "ensemble", "output.masks_dir", beside=True)
     return masks_dir
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from errors import UserError
+from evaluate.counts import COMPETITION_EPS
 from jsonfile import number, read_json
-from metrics import COMPETITION_EPS
 
 CANDIDATES = np.round(np.arange(0.05, 0.96, 0.05), 2)
 DEFAULT = 0.5

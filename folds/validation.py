@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from data.resample import resize_plane
 from data.task import Task
-from metrics import Counts
+from evaluate.counts import Counts
 from models.predictors import Predictor
 
 

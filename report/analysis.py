@@ -11,7 +11,7 @@ from tqdm import tqdm
 from data import TASKS, get_task
 from data.task import Task
 from errors import UserError
-from metrics import Counts
+from evaluate.counts import Counts
 from report.boundary import FIELDS, boundary_stats
 from report.confusion import overlap_counts
 from report.sources import CsvSource, RunsSource, Source

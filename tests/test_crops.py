@@ -13,10 +13,10 @@ from data import get_task
 from ensemble.run import run_ensemble
 from ensemble.tune import tune_thresholds
 from errors import UserError
+from evaluate.score import score_csv
 from folds.engine import training_set
 from folds.train import train_fold
 from submit.rle import decode
-from submit.score import score_csv
 from submit.submission import read_submission
 from submit.validate import validate_csv
 from tests.stubs import make_stub_run

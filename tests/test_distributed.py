@@ -11,7 +11,7 @@ import pytest
 
 from data import get_task
 from data.splits import make_splits, write_splits
-from submit.score import score_csv
+from evaluate.score import score_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

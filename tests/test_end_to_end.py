@@ -11,8 +11,8 @@ from data.splits import make_splits, write_splits
 from data.synthetic import make_handbone, make_handbone_holdout
 from ensemble.run import run_ensemble
 from ensemble.tune import tune_thresholds
+from evaluate.score import score_csv
 from folds.train import train_fold
-from submit.score import score_csv
 from submit.validate import validate_csv
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ from PIL import Image, ImageOps
 
 from data import get_task
 from data.images import image_size, read_binary_mask, read_image
+from evaluate.score import score_csv
 from submit.rle import decode, encode
-from submit.score import score_csv
 from submit.validate import validate_csv
 from tests.stubs import make_conv_run
 

@@ -12,7 +12,7 @@ from scipy import ndimage
 from data import get_task
 from data.splits import make_splits
 from ensemble.run import run_ensemble
-from metrics import COMPETITION_EPS
+from evaluate.counts import COMPETITION_EPS
 from models.run_folder import RunFolder
 from tests.stubs import make_stub_run
 from tests.test_ensemble import csv_masks, ensemble_config

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from data import get_task
-from metrics import COMPETITION_EPS
+from evaluate.counts import COMPETITION_EPS
 from models.run_folder import RunFolder
 from submit.submission import write_submission
 from tests.stubs import make_stub_run

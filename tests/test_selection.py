@@ -10,7 +10,7 @@ import yaml
 
 from data import get_task
 from data.splits import make_splits
-from metrics import COMPETITION_EPS
+from evaluate.counts import COMPETITION_EPS
 from models.run_folder import RunFolder
 from submit.rle import decode
 from submit.submission import read_submission

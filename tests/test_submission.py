@@ -31,7 +31,7 @@ def test_perfect_and_empty_scores(handbone_root, run_cli, tmp_path):
 
 
 def test_score_matches_hand_computed_dice(kvasir_root, tmp_path):
-    from submit.score import score_csv
+    from evaluate.score import score_csv
 
     task = get_task("kvasir", kvasir_root)
     cases = task.labelled_cases()[:2]
@@ -101,7 +101,7 @@ def test_writer_is_atomic(tmp_path):
 def test_analyze_writes_tables_chart_and_overlays(kvasir_root, tmp_path, run_cli):
     import csv as csv_module
 
-    from submit.score import score_csv
+    from evaluate.score import score_csv
     task = get_task("kvasir", kvasir_root)
     cases = task.labelled_cases()[:3]
     path = tmp_path / "s.csv"

@@ -7,8 +7,8 @@ import torch
 
 from configs.schema import EnsembleConfig, load_config
 from ensemble.run import run_ensemble
+from evaluate.score import score_csv
 from folds.train import train_fold
-from submit.score import score_csv
 from submit.validate import validate_csv
 
 ROOT = Path(__file__).resolve().parents[1]

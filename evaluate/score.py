@@ -11,7 +11,7 @@ from tqdm import tqdm
 from data import get_task
 from data.task import Task
 from errors import UserError
-from metrics import Counts
+from evaluate.counts import Counts
 from submit.submission import decode_row, group_rows, read_submission
 
 

@@ -1,0 +1,1 @@
+"""Scoring against labels, one protocol: per-image, per-class counts and Dice, the paired bootstrap."""
