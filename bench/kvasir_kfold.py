@@ -14,69 +14,28 @@ same command and finished steps are skipped).
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
-import io
 import json
 from pathlib import Path
 
-import common  # noqa: F401  (puts the project on sys.path)
-import yaml
+from cli_steps import ROOT, ensemble_config, kfold_splits, run, train_recipe, training_minutes, write_table
 
-import atomic
-from cli import main as cli
 from evaluate.score import score_csv
 
-ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ("lite0_unet", "lite0_effisegnet")
 TTAS = ("none", "hflip")
 
 
-def run(*argv: str) -> None:
-    code = cli(["--quiet", *map(str, argv)])
-    if code != 0:
-        raise SystemExit(f"cli.py {' '.join(map(str, argv))} failed with exit code {code}")
-
-
 def train_members(data: Path, out: Path, k: int, overrides: list[str]) -> dict[str, list[Path]]:
     """Recipe -> its fold folders, every fold trained (or continued) to the end."""
-    splits = out / "splits.json"
-    if not splits.is_file():
-        run("split", "--task", "kvasir", "--data-root", data / "train", "--k", k, "--method", "kfold",
-            "--out", splits)
-    folders = {}
-    for recipe in RECIPES:
-        folders[recipe] = []
-        for fold in range(k):
-            folder = out / recipe / f"fold{fold}"
-            folders[recipe].append(folder)
-            state = folder / "state.json"
-            if state.is_file() and json.loads(state.read_text()).get("oof_done"):
-                continue
-            resume = ["--resume"] if (folder / "optimizer.pt").is_file() else []
-            run("train-fold", "--config", ROOT / f"configs/kvasir/{recipe}.yaml", "--fold", fold, *resume, "--set",
-                f"data.root={data / 'train'}", f"data.splits={splits}", f"run.dir={out / recipe}",
-                "run.tensorboard=false", *overrides)
-    return folders
-
-
-def training_minutes(folder: Path) -> float:
-    with open(folder / "log.csv", newline="") as handle:
-        return sum(float(row["train_seconds"]) for row in csv.DictReader(handle)) / 60
-
-
-def ensemble_config(out: Path, name: str, members: list[str], tta: str, data: Path, **keys) -> Path:
-    config = {"task": "kvasir", "members": [{"path": m, "tta": tta} for m in members],
-              "data": {"root": str(data / "validation")}, "output": {"csv": str(out / "csv" / f"{name}.csv")},
-              "cache_dir": str(out / "cache"), "batch_size": 4, **keys}
-    path = out / "configs" / f"{name}.yaml"
-    atomic.write_text(path, yaml.safe_dump(config, sort_keys=False))
-    return path
+    splits = kfold_splits(data / "train", out, k)
+    return {recipe: train_recipe(ROOT / f"configs/kvasir/{recipe}.yaml", data / "train", splits, out / recipe, k,
+                                 overrides) for recipe in RECIPES}
 
 
 def tune(out: Path, members: list[str], data: Path) -> tuple[Path, Path]:
     """thresholds.json and ensemble_weights.json from the 10 members' OOF (recipes as entries)."""
-    config = ensemble_config(out, "tuning", members, "none", data)
+    config = ensemble_config(out, "tuning", members, "none", data / "validation")
     thresholds, weights = out / "thresholds.json", out / "ensemble_weights.json"
     if not thresholds.is_file():
         run("tune-thresholds", "--config", config, "--out", thresholds)
@@ -106,7 +65,7 @@ def score_rows(out: Path, data: Path, folders: dict[str, list[Path]], thresholds
         row = {"entry": name}
         for tta in TTAS:
             label = f"{name.replace(' ', '_').replace(',', '').replace('(', '').replace(')', '')}-{tta}"
-            config = ensemble_config(out, label, members, tta, data, **keys)
+            config = ensemble_config(out, label, members, tta, data / "validation", **keys)
             csv_path = out / "csv" / f"{label}.csv"
             if not csv_path.is_file():
                 run("ensemble", "--config", config)
@@ -119,14 +78,6 @@ def score_rows(out: Path, data: Path, folders: dict[str, list[Path]], thresholds
         table.append(row)
         print(json.dumps(row), flush=True)
     return table
-
-
-def write_table(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic.write_text(path, buffer.getvalue())
 
 
 def main() -> None:

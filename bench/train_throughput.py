@@ -36,15 +36,15 @@ IMAGES, SIZE, BATCH, THREADS, ROUNDS = 64, 224, 8, 2, 4
 WORKERS = 2  # the official datamodule's default
 
 
-def prepare(folder: Path) -> Path:
-    """64 Kvasir-SEG training images (synthetic ones if the real set is absent) in the original layout."""
+def prepare(folder: Path, extra: int = 0) -> Path:
+    """64 (+ `extra`) Kvasir-SEG training images (synthetic ones if the real set is absent), original layout."""
     data = folder / "data"
     if not REAL.is_dir():
-        make_kvasir(data, train=IMAGES, validation=0, test=0, size=352, layout="original")
+        make_kvasir(data, train=IMAGES + extra, validation=0, test=0, size=352, layout="original")
         return data
     for sub in ("images", "masks"):
         (data / sub).mkdir(parents=True)
-    for path in sorted((REAL / "images").iterdir(), key=lambda p: p.name)[:IMAGES]:
+    for path in sorted((REAL / "images").iterdir(), key=lambda p: p.name)[:IMAGES + extra]:
         shutil.copy(path, data / "images" / path.name)
         shutil.copy(REAL / "masks" / path.name, data / "masks" / path.name)
     return data

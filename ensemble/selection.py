@@ -51,15 +51,15 @@ def settle(oof: ClassOof, counts: Counts, rows: np.ndarray) -> int:
     return int(best_candidates(oof.mean_dice(counts, rows)))
 
 
-def cross_validated(oof: ClassOof, folds: np.ndarray) -> dict[str, float]:
-    """Per strategy, the mean Dice over images, each image scored by a choice made without its fold."""
+def cross_validated(oof: ClassOof, folds: np.ndarray) -> dict[str, np.ndarray]:
+    """Per strategy, each image's Dice under the choice made without its fold."""
     held_out = {name: np.zeros(oof.images) for name in STRATEGIES}
     for fold in np.unique(folds):
         select, score = folds != fold, folds == fold
         for name, strategy in STRATEGIES.items():
             counts = strategy(oof, select)
             held_out[name][score] = oof.dice(counts)[score, settle(oof, counts, select)]
-    return {name: float(values.mean()) for name, values in held_out.items()}
+    return held_out
 
 
 @dataclass
@@ -68,7 +68,12 @@ class ClassResult:
     counts: Counts
     threshold: float
     selection: dict[str, float]  # Dice on the images the weights were chosen on
-    validated: dict[str, float]  # cross-validated Dice
+    held_out: dict[str, np.ndarray]  # per strategy, each image's cross-validated Dice
+
+    @property
+    def validated(self) -> dict[str, float]:
+        """Cross-validated mean Dice per strategy."""
+        return {name: float(values.mean()) for name, values in self.held_out.items()}
 
 
 def tune_class(oof: ClassOof, name: str, folds: np.ndarray) -> ClassResult:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from ensemble.thresholds import CANDIDATES, DEFAULT, best_candidates, threshold_
 from ensemble.vote import class_probabilities, grid_means
 from ensemble.weights import write_weights
 from errors import UserError
+from evaluate.bootstrap import Paired, paired_bootstrap
 from models.run_folder import run_label
 from names import PostStep
 
@@ -61,6 +62,13 @@ class Tuning:
     members: list[str]
     classes: list[ClassResult]
     postprocess: list[PostChoice]
+    gain: Paired  # the tuned vote against the best single entry, cross-validated, per image
+
+    def gain_line(self) -> str:
+        g = self.gain
+        return (f"tuned - best member (cross-validated, paired bootstrap over {g.n} images): {g.diff:+.4f}, 95% "
+                f"interval [{g.ci_low:+.4f}, {g.ci_high:+.4f}], tuned better in {g.p_b_better:.1%} of resamples, "
+                f"images won {g.wins_b} / lost {g.wins_a} / tied {g.ties}")
 
     def table(self) -> str:
         """The cross-validated Dice per class and on average: best single member, uniform vote, tuned vote.
@@ -78,6 +86,7 @@ class Tuning:
         kept = np.mean([p.cv_with if p.step.step != PostStep.NONE else p.cv_without for p in self.postprocess])
         lines.append(f"{'mean':<16} {means['best_member']:11.4f} {means['uniform']:8.4f} {means['tuned']:8.4f} "
                      f"{without:8.4f} {with_step:8.4f}  {kept:.4f} with the kept steps only")
+        lines.append(self.gain_line())
         return "\n".join(lines)
 
 
@@ -125,14 +134,19 @@ def tune_ensemble(config: EnsembleConfig, out: Path, quiet: bool = False) -> Tun
         posts.append(choose_postprocess(*oof.image_masks(results[-1].counts, results[-1].threshold, reader.grids),
                                         folds))
     counts = np.array([r.counts for r in results], np.float64).T
+    task = get_task(sources.member_config.task, sources.member_config.data.root)
+    cases = task.cases_by_name(task.labelled_cases())
+    per_image = {k: np.mean([r.held_out[k] for r in results], axis=0) for k in ("best_member", "tuned")}
+    gain = paired_bootstrap(per_image["best_member"], per_image["tuned"], np.array([task.group(cases[n]) for n in names]))
     table_file = out.with_name(f"{out.stem}_cv.csv")
     write_table(table_file, members, results, posts)
     summary = {"oof_images": len(names), "folds": sorted(int(f) for f in np.unique(folds)),
                "cv_table": table_file.name,
                **{f"cv_dice_{k}": float(np.mean([r.validated[k] for r in results])) for k in STRATEGIES},
                **{f"selection_dice_{k}": float(np.mean([r.selection[k] for r in results])) for k in STRATEGIES},
+               "cv_gain_over_best_member": asdict(gain),
                "postprocess": {name: post.step.model_dump(mode="json") for name, post in zip(reader.classes, posts)
                                if post.step.step != PostStep.NONE}}
     write_weights(out, members, reader.classes, counts / counts.sum(0), np.array([r.threshold for r in results]),
                   summary)
-    return Tuning(out, table_file, members, results, posts)
+    return Tuning(out, table_file, members, results, posts, gain)

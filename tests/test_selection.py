@@ -195,3 +195,14 @@ def test_tune_ensemble_needs_two_folds(oof_runs, run_cli, tmp_path):
                            "--set", f"members=[{work / 'a' / 'fold0'}, {work / 'b' / 'fold0'}]",
                            "--out", tmp_path / "w.json")
     assert code == 2 and "2 folds" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_cv_gain_is_the_paired_difference_of_the_table(tuned):
+    """The weights file's gain of tuned over the best member: the table's difference of means, an interval around
+    it, and the images it won and lost."""
+    weights, _ = tuned
+    gain = weights["cv_gain_over_best_member"]
+    assert gain["diff"] == pytest.approx(weights["cv_dice_tuned"] - weights["cv_dice_best_member"], abs=1e-9)
+    assert gain["ci_low"] <= gain["diff"] <= gain["ci_high"] and gain["n"] == 8
+    assert gain["wins_a"] + gain["wins_b"] + gain["ties"] == 8
+    assert gain["diff"] > 0 and gain["wins_b"] > gain["wins_a"]  # A and B are each right on their own class
