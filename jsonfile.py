@@ -9,8 +9,13 @@ from typing import Any
 
 
 def read_json(path: Path | str) -> Any:
-    """The parsed file; OSError when it cannot be read, ValueError when it is not finite JSON."""
-    return json.loads(Path(path).read_text(), parse_constant=_no_constant, parse_float=_finite_float)
+    """The parsed file; OSError when it cannot be read, ValueError when it is not finite JSON in UTF-8 (or is
+    nested too deeply for the parser)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant,
+                          parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def number(value: Any) -> float:

@@ -3,6 +3,7 @@ components, fill holes), and its choice per class on OOF masks: a step is kept o
 cross-validated Dice rises with it (nnU-Net's rule, scored fold by fold as the weights are)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -23,23 +24,35 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, stats[:count, cv2.CC_STAT_AREA]
 
 
-def keep_largest(mask: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class Step:
+    """One post-processing step: how it cleans an HxW bool mask, its settings worth trying on a class's OOF
+    masks (the `largest` share of the image of each mask's largest component, or None when it has none),
+    and how the table names a chosen setting."""
+
+    clean: Callable[[np.ndarray, PostProcess], np.ndarray]
+    candidates: Callable[[list[float]], list[PostProcess]]
+    describe: Callable[[PostProcess], str]
+
+
+def keep_largest(mask: np.ndarray, _: PostProcess) -> np.ndarray:
     labels, areas = components(mask)
     if len(areas) <= 2:
         return mask
     return labels == 1 + int(np.argmax(areas[1:]))
 
 
-def remove_small(mask: np.ndarray, min_pixels: float) -> np.ndarray:
+def remove_small(mask: np.ndarray, step: PostProcess) -> np.ndarray:
+    """Drop components below `min_share` of this mask's pixel count, so any grid agrees."""
     labels, areas = components(mask)
-    keep = areas >= min_pixels
+    keep = areas >= step.min_share * mask.size
     keep[0] = False
     return keep[labels]
 
 
-def fill_holes(mask: np.ndarray) -> np.ndarray:
+def fill_holes(mask: np.ndarray, _: PostProcess) -> np.ndarray:
     """Set every background region (4-connected) that does not touch the image border."""
-    count, labels = cv2.connectedComponents((~mask).astype(np.uint8), connectivity=4)
+    count, labels = cv2.connectedComponents(np.logical_not(mask).astype(np.uint8), connectivity=4)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     hole = np.ones(count, bool)
     hole[border] = False
@@ -47,15 +60,34 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | hole[labels]
 
 
+def small_sizes(largest: list[float]) -> list[PostProcess]:
+    if not largest:
+        return []
+    median = float(np.median(largest))
+    return [PostProcess(step=PostStep.REMOVE_SMALL, min_share=round(g * median, 8)) for g in SIZE_GRID]
+
+
+def just(name: PostStep) -> Callable[[list[float]], list[PostProcess]]:
+    return lambda _: [PostProcess(step=name)]
+
+
+STEPS: dict[PostStep, Step] = {  # in the order candidates are tried: none first (it wins ties)
+    PostStep.NONE: Step(lambda mask, _: mask, just(PostStep.NONE), lambda _: "none"),
+    PostStep.LARGEST: Step(keep_largest, just(PostStep.LARGEST), lambda _: "largest"),
+    PostStep.FILL_HOLES: Step(fill_holes, just(PostStep.FILL_HOLES), lambda _: "fill_holes"),
+    PostStep.REMOVE_SMALL: Step(remove_small, small_sizes, lambda step: f"remove_small {step.min_share:g}"),
+}
+if set(STEPS) != set(PostStep):  # adding a step to the enum without its entry here fails at import
+    raise ImportError(f"ensemble.postprocess: no step for {sorted(set(PostStep) - set(STEPS))}")
+
+
 def apply_postprocess(mask: np.ndarray, step: PostProcess) -> np.ndarray:
-    """The cleaned HxW bool mask; `min_share` is relative to this mask's pixel count, so any grid agrees."""
-    if step.step == PostStep.LARGEST:
-        return keep_largest(mask)
-    if step.step == PostStep.REMOVE_SMALL:
-        return remove_small(mask, step.min_share * mask.size)
-    if step.step == PostStep.FILL_HOLES:
-        return fill_holes(mask)
-    return mask
+    """The cleaned HxW bool mask (any integer or bool mask is read as bool)."""
+    return STEPS[step.step].clean(np.asarray(mask, dtype=bool), step)
+
+
+def describe(step: PostProcess) -> str:
+    return STEPS[step.step].describe(step)
 
 
 def resolve_postprocess(table: dict[str, PostProcess], classes: tuple[str, ...], source: str) -> list[PostProcess]:
@@ -67,13 +99,9 @@ def resolve_postprocess(table: dict[str, PostProcess], classes: tuple[str, ...],
 
 
 def candidates(masks: list[np.ndarray]) -> list[PostProcess]:
-    """none first (it wins ties), then each step; remove_small sizes from the median largest component."""
+    """Every step's settings for these masks; remove_small sizes from their median largest component."""
     largest = [areas[1:].max() / mask.size for mask in masks if len(areas := components(mask)[1]) > 1]
-    steps = [NONE, PostProcess(step=PostStep.LARGEST), PostProcess(step=PostStep.FILL_HOLES)]
-    if largest:
-        median = float(np.median(largest))
-        steps += [PostProcess(step=PostStep.REMOVE_SMALL, min_share=round(g * median, 8)) for g in SIZE_GRID]
-    return steps
+    return [setting for step in STEPS.values() for setting in step.candidates(largest)]
 
 
 @dataclass(frozen=True)
@@ -84,14 +112,27 @@ class PostChoice:
 
 
 def choose_postprocess(masks: list[np.ndarray], truths: list[np.ndarray], folds: np.ndarray) -> PostChoice:
-    """The class's step, from its OOF masks (the tuned vote, thresholded) and truths on the same grids."""
-    steps = candidates(masks)
-    dice = np.array([[float(Counts.of(apply_postprocess(m, s), t).dice()) for m, t in zip(masks, truths)]
-                     for s in steps])  # (steps, images)
+    """The class's step, from its OOF masks (the tuned vote, thresholded) and truths on the same grids. The
+    cross-validated Dice scores each fold with the step chosen on the other folds, whose masks alone also
+    give the candidate sizes."""
+    memo: dict[tuple[PostStep, float, int], float] = {}
+
+    def dice(step: PostProcess, image: int) -> float:
+        key = (step.step, step.min_share, image)
+        if key not in memo:
+            memo[key] = float(Counts.of(apply_postprocess(masks[image], step), truths[image]).dice())
+        return memo[key]
+
+    def best(rows: np.ndarray) -> tuple[PostProcess, float]:
+        steps = candidates([masks[i] for i in rows])
+        means = [np.mean([dice(step, i) for i in rows]) for step in steps]
+        return steps[int(np.argmax(means))], float(max(means))
+
     held_out = np.zeros(len(masks))
     for fold in np.unique(folds):
-        chosen = int(np.argmax(dice[:, folds != fold].mean(1)))
-        held_out[folds == fold] = dice[chosen, folds == fold]
-    without, with_step = float(dice[0].mean()), float(held_out.mean())
-    best = int(np.argmax(dice.mean(1)))
-    return PostChoice(steps[best] if with_step > without + 1e-12 else NONE, without, with_step)
+        chosen, _ = best(np.flatnonzero(folds != fold))
+        held_out[folds == fold] = [dice(chosen, i) for i in np.flatnonzero(folds == fold)]
+    everything = np.arange(len(masks))
+    without, with_step = float(np.mean([dice(NONE, i) for i in everything])), float(held_out.mean())
+    step, _ = best(everything)
+    return PostChoice(step if with_step > without + 1e-12 else NONE, without, with_step)

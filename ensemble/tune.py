@@ -19,6 +19,7 @@ from configs.schema import EnsembleConfig
 from data import get_task
 from ensemble.oof import Counts, OofReader, oof_sources
 from ensemble.postprocess import PostChoice, choose_postprocess
+from ensemble.postprocess import describe as describe_step
 from ensemble.selection import STRATEGIES, ClassResult, tune_class
 from ensemble.thresholds import CANDIDATES, DEFAULT, best_candidates, threshold_dice
 from ensemble.vote import class_probabilities, grid_means
@@ -79,7 +80,7 @@ class Tuning:
         for result, post in zip(self.classes, self.postprocess):
             v = result.validated
             lines.append(f"{result.name:<16} {v['best_member']:11.4f} {v['uniform']:8.4f} {v['tuned']:8.4f} "
-                         f"{post.cv_without:8.4f} {post.cv_with:8.4f}  {describe_step(post)}, "
+                         f"{post.cv_without:8.4f} {post.cv_with:8.4f}  {describe_step(post.step)}, "
                          f"{describe(result.counts, self.members)}")
         means = {k: np.mean([r.validated[k] for r in self.classes]) for k in STRATEGIES}
         without, with_step = (np.mean([getattr(p, k) for p in self.postprocess]) for k in ("cv_without", "cv_with"))
@@ -88,11 +89,6 @@ class Tuning:
                      f"{without:8.4f} {with_step:8.4f}  {kept:.4f} with the kept steps only")
         lines.append(self.gain_line())
         return "\n".join(lines)
-
-
-def describe_step(post: PostChoice) -> str:
-    step = post.step
-    return f"{step.step.value} {step.min_share:g}" if step.min_share else step.step.value
 
 
 def describe(counts: Counts, members: list[str]) -> str:
@@ -109,7 +105,7 @@ def write_table(path: Path, members: list[str], results: list[ClassResult], post
     for r, post in zip(results, posts):
         writer.writerow([r.name, *(f"{r.validated[k]:.6f}" for k in STRATEGIES),
                          *(f"{r.selection[k]:.6f}" for k in STRATEGIES), r.threshold, describe(r.counts, members),
-                         f"{post.cv_without:.6f}", f"{post.cv_with:.6f}", describe_step(post)])
+                         f"{post.cv_without:.6f}", f"{post.cv_with:.6f}", describe_step(post.step)])
     writer.writerow(["mean", *(f"{np.mean([r.validated[k] for r in results]):.6f}" for k in STRATEGIES),
                      *(f"{np.mean([r.selection[k] for r in results]):.6f}" for k in STRATEGIES), "", "",
                      *(f"{np.mean([getattr(p, k) for p in posts]):.6f}" for k in ("cv_without", "cv_with")), ""])
@@ -137,7 +133,8 @@ def tune_ensemble(config: EnsembleConfig, out: Path, quiet: bool = False) -> Tun
     task = get_task(sources.member_config.task, sources.member_config.data.root)
     cases = task.cases_by_name(task.labelled_cases())
     per_image = {k: np.mean([r.held_out[k] for r in results], axis=0) for k in ("best_member", "tuned")}
-    gain = paired_bootstrap(per_image["best_member"], per_image["tuned"], np.array([task.group(cases[n]) for n in names]))
+    groups = np.array([task.group(cases[name]) for name in names])  # hand-bone: both hands of a patient together
+    gain = paired_bootstrap(per_image["best_member"], per_image["tuned"], groups)
     table_file = out.with_name(f"{out.stem}_cv.csv")
     write_table(table_file, members, results, posts)
     summary = {"oof_images": len(names), "folds": sorted(int(f) for f in np.unique(folds)),

@@ -8,9 +8,10 @@ import torch
 import torch.nn as nn
 from monai.inferers import sliding_window_inference
 
-from configs.schema import MemberConfig
+from configs.schema import MAX_SIDE, MemberConfig
 from data.augment import normalize
 from data.resample import rescale_image, resize_image
+from errors import UserError
 from models.device import amp_dtype, autocast
 from models.tta import VIEWS, TestTimeAugmentation, scaled_size
 from models.yolo import YoloPredictor
@@ -131,9 +132,27 @@ def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device
     if views == VIEWS[TTA.NONE] and scales == (1.0,):
         return predictor
 
+    rescales_image = options.inference == Inference.SLIDING_WINDOW and options.name != ModelFamily.YOLOV8_SEG
+    if not rescales_image:
+        check_scaled_sizes(size, scales)
+
     def at_scale(scale: float) -> Predictor:
-        if options.inference == Inference.SLIDING_WINDOW and options.name != ModelFamily.YOLOV8_SEG:
+        if rescales_image:
             return RescaledInput(predictor, scale)  # same windows on a resized image
         return at_size(scaled_size(size, scale))  # a larger or smaller network input
 
     return TestTimeAugmentation(predictor, views, scales, at_scale)
+
+
+def check_scaled_sizes(size: int, scales: tuple[float, ...]) -> None:
+    """Network inputs of `size` x each scale are rounded to multiples of 32: two scales that round to one size
+    would be the same view predicted twice, and no input may exceed MAX_SIDE."""
+    sizes = [scaled_size(size, scale) for scale in scales]
+    for index, (scale, side) in enumerate(zip(scales, sizes)):
+        if side > MAX_SIDE:
+            raise UserError(f"tta_scales: {scale:g} x image_size {size} asks for a {side} px input "
+                            f"(at most {MAX_SIDE})")
+        if side in sizes[:index]:
+            other = scales[sizes.index(side)]
+            raise UserError(f"tta_scales: {other:g} and {scale:g} both give a {side} px input at image_size {size} "
+                            f"(sizes round to multiples of 32): keep one of them")

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from scipy import ndimage
 
+from configs.schema import PostProcess
 from data import get_task
 from data.splits import make_splits
 from ensemble.run import run_ensemble
@@ -120,3 +121,19 @@ def test_tune_ensemble_keeps_a_clean_up_for_the_speckled_class_only(speckled_oof
     assert rows[task.classes[1]]["postprocess"] == "none"
     assert float(rows[task.classes[1]]["cv_with_postprocess"]) == float(rows[task.classes[1]]["oof_without_postprocess"])
     assert task.classes[0] in out
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8])
+def test_fill_holes_fills_a_ring_and_leaves_a_bay_open(dtype):
+    """A hand-made ring (a hole inside) and a U shape (its gap open to the border), as bool and as 0/1 uint8."""
+    from ensemble.postprocess import apply_postprocess
+
+    mask = np.zeros((12, 12), dtype)
+    mask[2:7, 2:7] = 1
+    mask[4, 4] = 0  # the hole
+    mask[8:12, 8] = mask[8:12, 11] = mask[8, 8:12] = 1  # a U whose inside runs to the bottom border
+    filled = apply_postprocess(mask, PostProcess(step="fill_holes"))
+    expected = mask.astype(bool)
+    expected[4, 4] = True
+    np.testing.assert_array_equal(filled, expected)
+    np.testing.assert_array_equal(filled, ndimage.binary_fill_holes(mask))
