@@ -73,6 +73,7 @@ class HandBoneTask(Task):
 
     name = TaskName.HANDBONE
     classes = CLASSES
+    every_image_holds_every_class = True
 
     def labelled_cases(self) -> list[str]:
         image_dir, label_dir = self.root / "train" / "DCM", self.root / "train" / "outputs_json"

@@ -19,6 +19,7 @@ class KvasirTask(Task):
 
     name = TaskName.KVASIR
     classes = ("polyp",)
+    every_image_holds_every_class = True
 
     def image_dirs(self) -> list[Path]:
         """The labelled image folders present under the root."""

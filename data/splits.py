@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,4 +82,8 @@ def read_splits(path: Path | str) -> Splits:
         if not fold.train or not fold.val:
             empty = "train" if not fold.train else "val"
             raise UserError(f"bad splits file {path}: fold {index} has an empty {empty} list")
+        for part, cases in (("train", fold.train), ("val", fold.val)):
+            twice = next((case for case, n in Counter(cases).items() if n > 1), None)
+            if twice is not None:
+                raise UserError(f"bad splits file {path}: fold {index} lists {twice!r} twice in its {part} list")
     return splits

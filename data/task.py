@@ -18,6 +18,7 @@ class Task(ABC):
 
     name: ClassVar[str]
     classes: ClassVar[tuple[str, ...]]
+    every_image_holds_every_class: ClassVar[bool] = False  # true of both built-in tasks (a polyp; all 29 bones)
 
     def __init__(self, root: Path | str, preprocess: Preprocess = no_preprocess):
         self.root, self.preprocess = Path(root), preprocess
@@ -89,6 +90,7 @@ class JoinedTask(Task):
         self.primary, self.extras = primary, extras
         self.root, self.preprocess = primary.root, primary.preprocess
         self.name, self.classes = primary.name, primary.classes
+        self.every_image_holds_every_class = primary.every_image_holds_every_class
 
     def part(self, case: str) -> tuple[Task, str]:
         name, separator, inner = case.partition(ROOT_SEPARATOR)

@@ -21,9 +21,13 @@ from models.device import pick_device
 SPLITS_FILE = "splits.json"
 
 
-def confidence(planes: list[tuple[np.ndarray, np.ndarray]]) -> float:
+def confidence(planes: list[tuple[np.ndarray, np.ndarray]], every_class_present: bool) -> float:
     """Mean of max(p, 1 - p) over the predicted foreground's neighbourhood (each class's mask dilated by
-    1/64 of the image's longer side, at least 3 pixels), over the whole image when nothing is predicted."""
+    1/64 of the image's longer side, at least 3 pixels): how sure the vote is where its masks' edges lie.
+    A class predicted empty where every image holds every class is a miss: the image scores 0. Elsewhere
+    an all-empty prediction scores the mean over the whole image."""
+    if every_class_present and any(not mask.any() for _, mask in planes):
+        return 0.0
     shape = planes[0][0].shape
     radius = max(3, round(max(shape) / 64))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
@@ -64,10 +68,12 @@ def pseudo_label(config: EnsembleConfig, out: Path, splits: Path, min_confidence
         for batch in decoded_batches(task, cases, config.batch_size):
             for (case, image), vote in zip(batch, plan.votes([image for _, image in batch])):
                 planes = list(plan.planes(vote, image.shape[:2]))
-                if confidence(planes) >= min_confidence:
+                if confidence(planes, task.every_image_holds_every_class) >= min_confidence:
                     masks = np.stack([mask for _, mask in planes])
                     labelled.append(f"{name}{ROOT_SEPARATOR}{task.write_label(case, masks, folder)}")
             bar.update(len(batch))
-        extended = replace(folds, folds=[replace(fold, train=fold.train + labelled) for fold in folds.folds])
+        earlier = f"{name}{ROOT_SEPARATOR}"  # a new round under the same name replaces the last one's labels
+        extended = replace(folds, folds=[replace(fold, train=[c for c in fold.train if not c.startswith(earlier)]
+                                                 + labelled) for fold in folds.folds])
         write_splits(extended, folder / SPLITS_FILE)
     return PseudoLabels(out, out / SPLITS_FILE, len(labelled), len(cases) - len(labelled))

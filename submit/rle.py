@@ -99,7 +99,10 @@ def fill_runs(starts: np.ndarray, ends: np.ndarray, size: int) -> np.ndarray:
 
 
 def parse(rle: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validated 0-indexed starts and lengths of an RLE string for an image of `size` pixels."""
+    """Validated 0-indexed starts and lengths of an RLE string for an image of `size` pixels; an empty or
+    all-blank string is an empty mask."""
+    if not rle.strip():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     numbers = _plain_integers(rle)
     if numbers is None:
         numbers = _checked_integers(rle)

@@ -120,3 +120,46 @@ def test_bad_flags_are_one_line(flag, fragment, kvasir_root, tmp_path, run_cli):
                            f"members=[{tmp_path / 'm' / 'fold0'}]", f"data.root={kvasir_root / 'test'}",
                            "--out", tmp_path / "p", "--splits", splits, *flag)
     assert code == 2 and fragment in err and not (tmp_path / "p").exists()
+
+
+def test_a_missed_polyp_scores_below_a_found_one_with_soft_edges():
+    """A vote confidently empty (p 0.02 everywhere) misses the polyp every Kvasir image holds: 0. A found polyp
+    whose probabilities ramp softly over its edge scores by that edge band: above the miss, below 1."""
+    from ensemble.pseudo import confidence
+
+    missed = np.full((64, 64), 0.02, np.float32)
+    yy, xx = np.mgrid[:64, :64]
+    distance = np.hypot(yy - 32, xx - 32)
+    found = np.clip(1.0 - (distance - 10) / 8, 0.02, 0.98).astype(np.float32)  # 0.98 inside r 10, 0.02 beyond 18
+    scores = {name: confidence([(p, p > 0.5)], every_class_present=True) for name, p in
+              (("missed", missed), ("found", found))}
+    assert scores["missed"] == 0.0
+    assert 0.6 < scores["found"] < 0.95
+    # where classes may be absent, an empty prediction is judged by how sure its background is
+    assert confidence([(missed, missed > 0.5)], every_class_present=False) == pytest.approx(0.98)
+
+
+def test_a_second_round_from_the_first_rounds_splits_lists_each_pseudo_case_once(labelled, tmp_path, run_cli,
+                                                                                  kvasir_root):
+    from data.splits import read_splits
+
+    _, out, _, _ = labelled("kvasir")
+    again = tmp_path / "kvasir" / "pseudo2"
+    code, _, err = run_cli("--quiet", "pseudo-label", "--config", ROOT / "configs/ensemble/kvasir.yaml", "--set",
+                           f"members=[{tmp_path / 'kvasir' / 'm' / 'fold0'}]", f"data.root={kvasir_root / 'test'}",
+                           f"output.csv={tmp_path / 'unused.csv'}", "--out", again, "--splits", out / "splits.json")
+    assert code == 0, err
+    first, second = read_splits(out / "splits.json"), read_splits(again / "splits.json")  # refuses duplicates
+    for a, b in zip(first.folds, second.folds):
+        assert len(b.train) == len(a.train) and b.val == a.val
+
+
+def test_a_case_listed_twice_in_a_fold_is_refused(tmp_path):
+    from data.splits import read_splits
+    from errors import UserError
+
+    path = tmp_path / "splits.json"
+    path.write_text(json.dumps({"task": "kvasir", "method": "kfold", "seed": 0, "k": 1,
+                                "folds": [{"train": ["images/1.jpg", "images/1.jpg"], "val": ["images/2.jpg"]}]}))
+    with pytest.raises(UserError, match="lists 'images/1.jpg' twice in its train list"):
+        read_splits(path)

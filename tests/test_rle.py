@@ -81,3 +81,9 @@ def test_decode_matches_a_plain_loop_on_adjacent_and_edge_runs():
     for start, length in ((1, 3), (4, 2), (10, 5), (20, 5)):
         truth[start - 1:start - 1 + length] = True
     np.testing.assert_array_equal(decode(rle, (4, 6)).ravel(), truth)
+
+
+@pytest.mark.parametrize("rle", ["", " ", "\t \n"])
+def test_an_empty_or_blank_string_is_an_empty_mask(rle):
+    mask = decode(rle, (4, 6))
+    assert mask.shape == (4, 6) and not mask.any()
