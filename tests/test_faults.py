@@ -195,3 +195,18 @@ def test_an_unexpected_error_is_one_line_and_exit_1_with_the_traceback_behind_de
     assert err.startswith("error: unexpected failure while running validate: RuntimeError: disk on fire")
     code, _, err = run_cli("--debug", *argv)
     assert code == 1 and "Traceback (most recent call last)" in err
+
+
+def test_a_refused_command_writes_nothing_under_home_or_the_temp_folder(tmp_path):
+    """matplotlib's, torch inductor's and ultralytics' caches stay out of the user's folders."""
+    home, temp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "TORCHINDUCTOR_CACHE_DIR", "YOLO_CONFIG_DIR")}
+    env.update(HOME=str(home), TMPDIR=str(temp))
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "cli.py"), "ensemble", "--config",
+                           str(root / "configs/ensemble/kvasir.yaml"), "--set", f"data.root={tmp_path / 'none'}"],
+                          env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "data root" in done.stderr
+    assert list(home.iterdir()) == [] and list(temp.iterdir()) == []

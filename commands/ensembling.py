@@ -1,0 +1,96 @@
+"""The ensemble, merge, tune-thresholds, tune-ensemble, pseudo-label and vote commands."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from atomic import refuse_input_as_output
+from commands import AddCommand, add_config
+
+
+def cmd_ensemble(args: argparse.Namespace) -> None:
+    from configs.schema import EnsembleConfig, load_config
+    from ensemble.run import run_ensemble
+    from ensemble.shards import Shard
+    from models.distributed import is_main_process
+
+    config = load_config(args.config, EnsembleConfig, args.set)
+    shard = Shard.parse(args.shard) if args.shard else None
+    csv = run_ensemble(config, quiet=args.quiet, shard=shard)
+    if is_main_process():  # under torchrun, rank 0 alone reports
+        if config.weights is not None:
+            print(f"notice: per-class weights, thresholds and post-processing from {config.weights}; the config's "
+                  f"`thresholds`, `postprocess` and the members' `weight` were ignored", file=sys.stderr)
+        print(csv)
+
+
+def cmd_merge(args: argparse.Namespace) -> None:
+    from ensemble.shards import merge_shards
+
+    print(merge_shards(args.csv, args.out))
+
+
+def cmd_tune_thresholds(args: argparse.Namespace) -> None:
+    from configs.schema import EnsembleConfig, load_config
+    from ensemble.tune import tune_thresholds
+
+    config = load_config(args.config, EnsembleConfig, args.set)
+    refuse_input_as_output(args.out, [args.config], "--out")
+    print(tune_thresholds(config, Path(args.out), quiet=args.quiet))
+
+
+def cmd_tune_ensemble(args: argparse.Namespace) -> None:
+    from configs.schema import EnsembleConfig, load_config
+    from ensemble.tune import tune_ensemble
+
+    config = load_config(args.config, EnsembleConfig, args.set)
+    refuse_input_as_output(args.out, [args.config], "--out")
+    tuning = tune_ensemble(config, Path(args.out), quiet=args.quiet)
+    print(tuning.table())
+    print(f"{tuning.weights_file} (use it as `weights:` in the ensemble config), {tuning.table_file}")
+
+
+def cmd_pseudo_label(args: argparse.Namespace) -> None:
+    from configs.schema import EnsembleConfig, load_config
+    from ensemble.pseudo import pseudo_label
+
+    config = load_config(args.config, EnsembleConfig, args.set)
+    labels = pseudo_label(config, Path(args.out), Path(args.splits), args.min_confidence, args.name, args.quiet)
+    print(f"{labels.root}: {labels.labelled} test images labelled, {labels.dropped} below --min-confidence "
+          f"dropped; train on them with --set \"data.extra_roots={{{args.name}: {labels.root}}}\" "
+          f"data.splits={labels.splits}")
+
+
+def cmd_vote(args: argparse.Namespace) -> None:
+    from ensemble.hard_vote import hard_vote_csvs
+
+    hard_vote_csvs(args.csv, args.out, args.min_votes, quiet=args.quiet)
+    print(args.out)
+
+
+def register(add: AddCommand) -> None:
+    ensemble = add_config(add("ensemble", cmd_ensemble, "soft-vote members into a submission CSV"))
+    ensemble.add_argument("--shard", metavar="I/N", help="only every N-th sorted test image from the I-th "
+                          "(0 <= I < N), or `auto`: this SLURM array task's shard; writes a partial CSV "
+                          "and a sidecar for merge (under torchrun the ranks shard by themselves)")
+    thresholds = add_config(add("tune-thresholds", cmd_tune_thresholds, "per-class thresholds from OOF"))
+    thresholds.add_argument("--out", default="thresholds.json")
+    tune = add_config(add("tune-ensemble", cmd_tune_ensemble,
+                          "per-class member weights and thresholds from OOF, cross-validated"))
+    tune.add_argument("--out", default="ensemble_weights.json")
+    pseudo = add_config(add("pseudo-label", cmd_pseudo_label, "the ensemble's test masks as labels in the task's "
+                            "layout, and splits that train on them"))
+    pseudo.add_argument("--out", required=True, help="a new folder: a data root of the task's layout")
+    pseudo.add_argument("--splits", required=True, help="the folds to extend (their val lists stay)")
+    pseudo.add_argument("--min-confidence", type=float, default=0.0,
+                        help="drop images whose mean max(p, 1-p) near the predicted foreground is below")
+    pseudo.add_argument("--name", default="pseudo", help="the key of data.extra_roots for --out")
+
+    merge = add("merge", cmd_merge, "join the partial CSVs of a sharded ensemble")
+    merge.add_argument("--csv", nargs="+", required=True)
+    merge.add_argument("--out", required=True)
+    vote = add("vote", cmd_vote, "hard-vote several submission CSVs")
+    vote.add_argument("--csv", nargs="+", required=True)
+    vote.add_argument("--min-votes", type=int, required=True)
+    vote.add_argument("--out", default="vote.csv")

@@ -1,0 +1,48 @@
+"""The score and compare commands: submissions against labels."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import atomic
+from atomic import refuse_input_as_output
+from commands import AddCommand
+from names import TaskName, choices
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from evaluate.score import score_csv
+
+    report = score_csv(args.task, args.csv, args.data_root, quiet=args.quiet)
+    print(report.table())
+    print(f"mean Dice: {report.mean_dice:.4f}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from evaluate.compare import compare_csvs, comparison_table, write_comparisons
+
+    if args.out:
+        refuse_input_as_output(args.out, args.csv, "--out")
+        atomic.check_target(Path(args.out))
+    comparisons = compare_csvs(args.task, args.csv, args.data_root, args.resamples, args.seed, quiet=args.quiet)
+    print(comparison_table(comparisons))
+    if args.out:
+        write_comparisons(comparisons, args.out)
+        print(args.out)
+
+
+def register(add: AddCommand) -> None:
+    tasks = choices(TaskName)
+    score = add("score", cmd_score, "mean Dice of a CSV against labels, per class")
+    score.add_argument("--task", choices=tasks, required=True)
+    score.add_argument("--csv", required=True)
+    score.add_argument("--data-root", required=True)
+
+    compare = add("compare", cmd_compare, "is B really better than A? the paired bootstrap of per-image Dice "
+                  "(hand-bone: over patients)")
+    compare.add_argument("--task", choices=tasks, required=True)
+    compare.add_argument("--csv", nargs="+", required=True, help="A.csv B.csv [C.csv ...]: A against each other")
+    compare.add_argument("--data-root", required=True)
+    compare.add_argument("--resamples", type=int, default=10000)
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--out", help="the rows as CSV")

@@ -1,0 +1,70 @@
+"""The commands that prepare training: split, synth, import-weights."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from atomic import refuse_input_as_output
+from commands import AddCommand, add_set
+from errors import UserError
+from names import SplitMethod, TaskName, choices
+
+
+def cmd_split(args: argparse.Namespace) -> None:
+    from data import get_task
+    from data.splits import make_splits, write_splits
+
+    splits = make_splits(get_task(args.task, args.data_root), args.k, args.seed, args.method)
+    write_splits(splits, args.out)
+    sizes = ", ".join(f"{len(f.train)}/{len(f.val)}" for f in splits.folds)
+    print(f"{args.out}: {splits.method}, {len(splits.folds)} folds (train/val: {sizes})")
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from atomic import claimable_folder, mark_folder
+    from data.synthetic import make_handbone, make_kvasir
+
+    if args.size < 32 or args.count < 1:
+        raise UserError(f"synth needs --size >= 32 and --count >= 1 (got {args.size}, {args.count})")
+    claimable_folder(args.out, "synth", "--out")
+    mark_folder(args.out, "synth")
+
+    if args.task == TaskName.HANDBONE:
+        make_handbone(args.out, patients=args.count, size=args.size, seed=args.seed)
+    else:
+        make_kvasir(args.out, train=args.count, size=args.size, seed=args.seed)
+    print(args.out)
+
+
+def cmd_import_weights(args: argparse.Namespace) -> None:
+    from configs.schema import MemberConfig, load_config
+    from models.import_weights import import_weights
+
+    config = load_config(args.config, MemberConfig, args.set)
+    refuse_input_as_output(args.out, [args.weights, args.config], "--out")
+    print(import_weights(Path(args.weights), config, Path(args.out)))
+
+
+def register(add: AddCommand) -> None:
+    tasks = choices(TaskName)
+    split = add("split", cmd_split, "make k folds once, persisted as splits.json")
+    split.add_argument("--task", choices=tasks, required=True)
+    split.add_argument("--data-root", required=True)
+    split.add_argument("--k", type=int, default=5)
+    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--method", choices=choices(SplitMethod))
+    split.add_argument("--out", default="splits.json")
+
+    synth = add("synth", cmd_synth, "write a synthetic data set in the task's layout")
+    synth.add_argument("--task", choices=tasks, required=True)
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--count", type=int, default=6, help="patients (handbone) or train images (kvasir)")
+    synth.add_argument("--size", type=int, default=256)
+    synth.add_argument("--seed", type=int, default=0)
+
+    weights = add("import-weights", cmd_import_weights, "map another implementation's weights onto a member's "
+                  "network or encoder; write safetensors and a JSON sidecar")
+    weights.add_argument("--weights", required=True, help="source state dict (.safetensors or tensors-only torch file)")
+    weights.add_argument("--config", required=True, help="the member config whose network receives them")
+    weights.add_argument("--out", required=True, help="FILE.safetensors (and FILE.json beside it)")
+    add_set(weights)

@@ -1,0 +1,27 @@
+"""The analyze command: the error-analysis page."""
+from __future__ import annotations
+
+import argparse
+
+from commands import AddCommand
+from names import TaskName, choices
+
+
+def cmd_analyze(args: argparse.Namespace) -> None:
+    from report.analyze import analyze
+
+    out = analyze(args.task, args.out, args.csv, args.runs, args.data_root, args.worst, args.near, quiet=args.quiet)
+    print(out / "index.html")
+
+
+def register(add: AddCommand) -> None:
+    analyze = add("analyze", cmd_analyze, "one-page report: per-class Dice, confusion, boundary error, worst "
+                  "images, member comparison, training curves")
+    analyze.add_argument("--task", choices=choices(TaskName), required=True)
+    analyze.add_argument("--csv", nargs="+", default=[], help="submission CSVs; the first input is analysed in depth")
+    analyze.add_argument("--runs", nargs="+", default=[], metavar="GLOB",
+                         help="run folders or globs (their OOF probabilities > 0.5), compared after the CSVs")
+    analyze.add_argument("--data-root", help="the labelled images (default for --runs: the runs' data.root)")
+    analyze.add_argument("--out", default="report")
+    analyze.add_argument("--worst", type=int, default=4, help="overlays of this many worst images")
+    analyze.add_argument("--near", type=float, default=3.0, help="boundary band in pixels for the boundary error")
