@@ -12,9 +12,12 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register(*names: str) -> Callable:
-    """Register a constructor under one or more model names (with several, it gets the name first)."""
+    """Register a constructor under one or more model names (with several, it gets the name first); a name
+    registered twice is a programming error, refused (timm warns; a silent overwrite hides a family)."""
     def decorator(constructor: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         for name in map(str, names):
+            if name in _REGISTRY:
+                raise ValueError(f"model name {name!r} is registered twice")
             _REGISTRY[name] = constructor if len(names) == 1 else _bind(constructor, name)
         return constructor
     return decorator

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = {"tests", "bench"}
-STAGES = {"cli", "demo", "ensemble", "folds", "submit"}
+STAGES = {"cli", "commands", "demo", "ensemble", "folds", "submit"}
 LOWER = {"models", "data", "configs", "names", "atomic", "errors", "plots"}
 
 

@@ -66,3 +66,10 @@ def test_yolov8_seg_builds_offline_with_the_class_count():
     assert model.yaml["nc"] == 29 and model.model[-1].nc == 29
     with pytest.raises(UserError, match="scale"):
         models.build("yolov8-seg", scale="q")
+
+
+def test_a_model_name_registered_twice_is_refused():
+    from models.registry import register
+
+    with pytest.raises(ValueError, match="'smp' is registered twice"):
+        register("smp")(lambda **kwargs: None)
