@@ -15,10 +15,28 @@ from safetensors.torch import save_file
 import atomic
 from configs.schema import MemberConfig
 from errors import UserError
+from jsonfile import read_json
 from models import build_model
 from models.pretrained import read_state_dict, timm_backbones, update_with_file
 
-SIDECAR_SUFFIX = ".json"
+SIDECAR_SUFFIX = ".json"  # FILE.safetensors -> FILE.safetensors.json
+SIDECAR_KEYS = {"source", "sha256", "target", "model", "tensors", "mapping"}
+
+
+def sidecar_path(out: Path) -> Path:
+    return out.with_name(out.name + SIDECAR_SUFFIX)
+
+
+def check_sidecar(path: Path) -> None:
+    """The sidecar may replace only an earlier sidecar: any other file of that name is the user's."""
+    if not path.exists():
+        return
+    try:
+        earlier = read_json(path)
+    except (OSError, ValueError):
+        earlier = None
+    if not isinstance(earlier, dict) or set(earlier) != SIDECAR_KEYS:
+        raise UserError(f"--out: the sidecar {path} would replace a file import-weights did not write")
 
 
 def import_targets(model: nn.Module) -> list[tuple[str, dict[str, torch.Tensor]]]:
@@ -62,8 +80,11 @@ def import_weights(source_path: Path, config: MemberConfig, out: Path) -> Path:
     source_path, out = Path(source_path), Path(out)
     if out.suffix != ".safetensors":
         raise UserError(f"--out {out}: name a .safetensors file")
-    for path in (out, out.with_suffix(SIDECAR_SUFFIX)):
+    sidecar = sidecar_path(out)
+    for path in (out, sidecar):
         atomic.check_target(path)
+    atomic.refuse_input_as_output(sidecar, [source_path], "--out (its sidecar)")
+    check_sidecar(sidecar)
     source = {k: v for k, v in read_state_dict(source_path).items() if isinstance(v, torch.Tensor)}
     model = build_model(config.model.model_copy(update={"weights": None, "pretrained": False}), 1)
     label, target = choose_target(source, model, source_path)
@@ -71,7 +92,7 @@ def import_weights(source_path: Path, config: MemberConfig, out: Path) -> Path:
     with atomic.atomic_path(out) as tmp:
         save_file({name: source[mapping[name]].contiguous() for name in target}, str(tmp))
     sha256 = update_with_file(hashlib.sha256(), source_path).hexdigest()
-    sidecar = {"source": str(source_path.resolve()), "sha256": sha256, "target": label,
-               "model": config.model.name, "tensors": len(mapping), "mapping": mapping}
-    atomic.write_text(out.with_suffix(SIDECAR_SUFFIX), json.dumps(sidecar, indent=1))
+    record = {"source": str(source_path.resolve()), "sha256": sha256, "target": label,
+              "model": config.model.name, "tensors": len(mapping), "mapping": mapping}
+    atomic.write_text(sidecar, json.dumps(record, indent=1))
     return out

