@@ -8,10 +8,52 @@ from errors import UserError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("[hk]*/*.yaml")))
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("[hk]*/**/*.yaml")))
 def test_shipped_member_configs_validate(path):
     config = load_config(path, MemberConfig)
     assert config.train.epochs > 0
+
+
+def test_the_zoo_spans_three_encoders_four_decoders_and_two_resolutions():
+    recipes = [load_config(p, MemberConfig) for p in sorted((ROOT / "configs/kvasir/zoo").glob("*.yaml"))]
+    encoders = {str(r.model.params.get("encoder_name", r.model.params.get("encoder"))).removeprefix("tu-")
+                for r in recipes}
+    decoders = {r.model.params.get("arch", r.model.name) for r in recipes}
+    assert encoders == {f"tf_efficientnet_lite{i}" for i in range(3)}
+    assert {"Unet", "UnetPlusPlus", "FPN", "effisegnet-timm"} <= decoders and len(recipes) >= 6
+    assert len({r.data.image_size for r in recipes}) >= 2
+    for recipe, path in zip(recipes, sorted((ROOT / "configs/kvasir/zoo").glob("*.yaml"))):
+        encoder = recipe.model.params.get("encoder_name", recipe.model.params.get("encoder")).removeprefix("tu-")
+        assert path.stem.startswith(encoder.removeprefix("tf_efficientnet_"))
+        assert path.stem.endswith(f"_{recipe.data.image_size}") and recipe.model.weights.name.startswith(encoder)
+
+
+def test_a_config_extends_its_base_section_by_section(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text((ROOT / "configs/kvasir/tiny.yaml").read_text())
+    (tmp_path / "sub").mkdir()
+    child = tmp_path / "sub" / "child.yaml"
+    child.write_text("base: ../base.yaml\ntrain: {epochs: 9}\n")
+    config, original = load_config(child, MemberConfig), load_config(base, MemberConfig)
+    assert config.train.epochs == 9 and config.train.batch_size == original.train.batch_size
+    assert config.model == original.model
+    child.write_text("base: child.yaml\n")
+    with pytest.raises(UserError, match="extends itself"):
+        load_config(child, MemberConfig)
+    child.write_text("base: ../missing.yaml\n")
+    with pytest.raises(UserError, match="cannot read config"):
+        load_config(child, MemberConfig)
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("train.threads=-1", "train.threads"), ("optim.momentum=-1", "optim.momentum"),
+    ("model.tta_scales=[.inf]", "model.tta_scales.0"), ("model.tta_scales=[1000]", "model.tta_scales.0"),
+    ("data.preprocess=[{name: clahe, tile_grid: 100000}]", "tile_grid"), ("optim.lr=.nan", "optim.lr"),
+    ("augment.affine_scale=[1.5, 0.5]", "runs backwards"), ("train.loss={dice: .inf}", "train.loss"),
+])
+def test_numbers_out_of_range_are_refused_by_the_config(override, fragment):
+    with pytest.raises(UserError, match=fragment):
+        load_config(ROOT / "configs/kvasir/tiny.yaml", MemberConfig, [override])
 
 
 def test_overrides_are_typed():
