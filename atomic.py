@@ -104,7 +104,10 @@ def atomic_folder(path: Path | str, command: str) -> Iterator[Path]:
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_symlink():  # the output was a link: it is replaced as a link, never followed
+            old.unlink()
+        else:
+            shutil.rmtree(old, ignore_errors=True)
         if not existed:
             _made_folders.append((path, True))
     finally:

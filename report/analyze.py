@@ -4,6 +4,7 @@ class; run folders' training curves are plotted. One static `index.html` shows i
 from __future__ import annotations
 
 import csv
+import glob
 import io
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def table_text(header: list[str], rows: list[list]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()
+
+COMMAND = "analyze"
 
 
 def write_tables(out: Path, result: Analysis) -> None:
@@ -94,12 +97,16 @@ def analyze(task_name: str, out: Path | str, csvs: list[str] = (), runs: list[st
             worst: int = 4, near: float = 3.0, quiet: bool = False) -> Path:
     """Write the report folder `out` (index.html, tables, figures, overlays) and return it."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file: name a folder for the report")
+    if worst < 0 or not 0 < near <= 1000:
+        raise UserError(f"--worst must be >= 0 and --near in (0, 1000] pixels (got {worst}, {near:g})")
+    atomic.claimable_folder(out, COMMAND, "--out", beside=True)  # a new folder, or an earlier report
     task, sources = open_sources(task_name, list(csvs), list(runs), data_root)
+    atomic.refuse_input_as_output(out, [task.root, *csvs, *(p for pattern in runs for p in glob.glob(pattern))],
+                                  "--out")
     result = analyse(task, sources, near, quiet)
-    write_tables(out, result)
-    figures = write_figures(out, result, sources)
-    listed = write_overlays(out, result, sources[0], worst)
-    write_page(out / "index.html", result, figures, listed)
+    with atomic.atomic_folder(out, COMMAND) as folder:  # the report is replaced whole, or not at all
+        write_tables(folder, result)
+        figures = write_figures(folder, result, sources)
+        listed = write_overlays(folder, result, sources[0], worst)
+        write_page(folder / "index.html", result, figures, listed)
     return out

@@ -181,3 +181,42 @@ def test_analyze_without_inputs_or_labels_is_one_line(two_csvs, run_cli, tmp_pat
                           (["--task", "handbone", "--runs", tmp_path / "none*"], "matches no run folder")):
         code, _, err = run_cli("--quiet", "analyze", *argv, "--out", tmp_path / "r")
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def tree(folder):
+    return sorted((str(p.relative_to(folder)), p.read_bytes() if p.is_file() else b"") for p in folder.rglob("*"))
+
+
+def test_the_report_folder_is_a_unit_it_claims(two_csvs, run_cli, tmp_path):
+    """A folder analyze did not make is refused whole; a failing re-run leaves the earlier report as it was; a
+    report aimed inside the data root is refused; a symlinked report folder is replaced as a link, nothing left."""
+    work, task, _, a, b, _ = two_csvs
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "index.html").write_text("my page")
+    code, _, err = run_cli("--quiet", "analyze", "--task", "handbone", "--csv", a, "--data-root", task.root,
+                           "--out", mine)
+    assert code == 2 and "was not made by analyze" in err and tree(mine) == [("index.html", b"my page")]
+
+    report = tmp_path / "report"
+    assert run_cli("--quiet", "analyze", "--task", "handbone", "--csv", a, b, "--data-root", task.root,
+                   "--out", report)[0] == 0
+    before = tree(report)
+    broken = tmp_path / "broken.csv"
+    broken.write_text(a.read_text().replace("finger-1,", "finger-1,1 2 3,", 1))  # odd RLE tokens
+    code, _, err = run_cli("--quiet", "analyze", "--task", "handbone", "--csv", broken, "--data-root", task.root,
+                           "--out", report)
+    assert code == 2 and tree(report) == before
+
+    code, _, err = run_cli("--quiet", "analyze", "--task", "handbone", "--csv", a, "--data-root", task.root,
+                           "--out", task.root / "report")
+    assert code == 2 and "inside" in err and not (task.root / "report").exists()
+
+    target = tmp_path / "target"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target, target_is_directory=True)
+    assert run_cli("--quiet", "analyze", "--task", "handbone", "--csv", a, "--data-root", task.root,
+                   "--out", link)[0] == 0
+    assert (link / "index.html").is_file() and not [p for p in tmp_path.iterdir() if p.name.startswith(".link.")
+                                                    and not p.name.endswith("segzoo-analyze")]
