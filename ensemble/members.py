@@ -1,7 +1,6 @@
 """Members: trained run folders loaded from `model.safetensors` + `state.json` alone."""
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from errors import UserError
 from models import build_model
 from models.predictors import Predictor, build_predictor
 from models.pretrained import update_with_file
-from models.run_folder import MODEL_FILE, STATE_FILE, RunFolder
+from models.run_folder import MODEL_FILE, RunFolder, runs_matching
 
 Precision = torch.dtype | None | str  # "member": each member's own train.amp
 
@@ -42,15 +41,9 @@ class Member:
         return f"{self.run.path.parent.name}/{self.run.path.name}"
 
 
-def expand(entries: list[EnsembleMember]) -> list[tuple[Path, EnsembleMember]]:
+def expand(entries: list[EnsembleMember], need_oof: bool = False) -> list[tuple[Path, EnsembleMember]]:
     """Run folders named by each entry (a folder or a glob), in sorted order."""
-    out = []
-    for entry in entries:
-        matches = sorted(Path(p) for p in glob.glob(entry.path) if (Path(p) / STATE_FILE).is_file())
-        if not matches:
-            raise UserError(f"member {entry.path!r} matches no run folder with a {STATE_FILE}")
-        out += [(path, entry) for path in matches]
-    return out
+    return [(path, entry) for entry in entries for path in runs_matching(entry.path, "member", need_oof)]
 
 
 def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes: tuple[str, ...],

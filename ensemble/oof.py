@@ -41,7 +41,7 @@ def oof_sources(config: EnsembleConfig) -> OofSources:
     tables, weights, first_config, folds = [], [], None, {}
     for entry in config.member_entries():
         table: dict[str, Path] = {}
-        for path, _ in expand([entry]):
+        for path, _ in expand([entry], need_oof=True):
             run = RunFolder(path)
             state = run.state()
             first_config = first_config or state.config

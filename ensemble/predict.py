@@ -3,7 +3,6 @@ threshold, write the CSV and, for single-class tasks, the PNG masks."""
 from __future__ import annotations
 
 import contextlib
-import glob
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from configs.schema import EnsembleConfig, PostProcess
 from data import get_task
 from data.images import write_image_atomic
 from data.task import Task
-from ensemble.members import Member, ProbabilityCache, load_members
+from ensemble.members import Member, ProbabilityCache, expand, load_members
 from ensemble.postprocess import apply_postprocess, resolve_postprocess
 from ensemble.shards import Shard, write_sidecar
 from ensemble.thresholds import resolve_thresholds
@@ -66,7 +65,7 @@ def masks_folder(config: EnsembleConfig, task: Task) -> Path | None:
 def check_outputs(config: EnsembleConfig, task: Task) -> Path | None:
     """Refuse, before any work, outputs that may not be written; returns the masks folder."""
     check_target(config.output.csv)
-    members = [Path(p) for entry in config.member_entries() for p in glob.glob(entry.path)]
+    members = [path for path, _ in expand(config.member_entries())]
     inputs = [*(p for p in (config.weights, config.thresholds) if isinstance(p, Path)), config.data.root, *members]
     refuse_input_as_output(config.output.csv, inputs, "output.csv")
     masks_dir = masks_folder(config, task)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import glob
 import io
 import os
 from pathlib import Path
@@ -28,6 +29,21 @@ def run_label(pattern: str) -> str:
     """A short name for a run folder or a glob of folds: `runs/unetpp/fold*` -> `unetpp`."""
     path = Path(pattern)
     return path.parent.name if any(c in path.name for c in "*?[") else path.name
+
+
+def runs_matching(pattern: str, what: str, need_oof: bool = False) -> list[Path]:
+    """The run folders (with a state.json) a folder or glob names, sorted; none is one line naming `what`.
+    With `need_oof`, a run whose OOF probabilities were never completed (train-fold stopped before its end)
+    is refused too: its OOF would cover only part of its fold."""
+    matches = sorted(Path(p) for p in glob.glob(pattern) if (Path(p) / STATE_FILE).is_file())
+    if not matches:
+        raise UserError(f"{what} {pattern!r} matches no run folder with a {STATE_FILE}")
+    if need_oof:
+        unfinished = next((path for path in matches if not RunFolder(path).state().oof_done), None)
+        if unfinished is not None:
+            raise UserError(f"{what} {pattern!r}: {unfinished} has no complete OOF (its train-fold did not finish): "
+                            f"finish it with train-fold --resume")
+    return matches
 
 
 class RunState(BaseModel):

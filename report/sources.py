@@ -1,14 +1,13 @@
 """What `analyze` reads predictions from: submission CSVs, or run folders' OOF probabilities thresholded."""
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 import numpy as np
 
 from data.resample import resize_plane
 from errors import UserError
-from models.run_folder import LOG_FILE, STATE_FILE, RunFolder, run_label
+from models.run_folder import LOG_FILE, RunFolder, run_label, runs_matching
 from submit.submission import decode_row, group_rows, read_submission
 
 OOF_THRESHOLD = 0.5
@@ -33,9 +32,7 @@ class RunsSource:
     """Run folders (a folder or a glob of folds): each image's OOF probabilities > 0.5, resampled to its size."""
 
     def __init__(self, pattern: str, classes: tuple[str, ...]):
-        self.runs = [RunFolder(p) for p in sorted(glob.glob(pattern)) if (Path(p) / STATE_FILE).is_file()]
-        if not self.runs:
-            raise UserError(f"--runs {pattern!r} matches no run folder with a {STATE_FILE}")
+        self.runs = [RunFolder(p) for p in runs_matching(pattern, "--runs", need_oof=True)]
         self.label = run_label(pattern)
         self.files: dict[str, Path] = {}
         for run in self.runs:

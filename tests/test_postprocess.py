@@ -91,7 +91,7 @@ def speckled_oof(handbone_root, tmp_path):
         run = RunFolder(path)
         state = run.state()
         state.config.data.root = handbone_root
-        run.write_state(state.model_copy(update={"fold": fold, "val_cases": split.val}))
+        run.write_state(state.model_copy(update={"fold": fold, "val_cases": split.val, "oof_done": True}))
         for case in split.val:
             truth = task.read_mask(case)
             probs = np.where(truth, 0.9, 0.1)

@@ -43,7 +43,7 @@ def oof_runs(handbone_root, tmp_path_factory):
             run = RunFolder(path)
             state = run.state()
             state.config.data.root = handbone_root
-            run.write_state(state.model_copy(update={"fold": fold, "val_cases": split.val}))
+            run.write_state(state.model_copy(update={"fold": fold, "val_cases": split.val, "oof_done": True}))
             for case in split.val:
                 run.write_oof(Path(case).name, hand_built_oof(task.read_mask(case), right_on, rng))
     config = {"task": "handbone", "members": [str(work / "a" / "fold*"), str(work / "b" / "fold*")],
@@ -206,3 +206,23 @@ def test_the_cv_gain_is_the_paired_difference_of_the_table(tuned):
     assert gain["ci_low"] <= gain["diff"] <= gain["ci_high"] and gain["n"] == 8
     assert gain["wins_a"] + gain["wins_b"] + gain["ties"] == 8
     assert gain["diff"] > 0 and gain["wins_b"] > gain["wins_a"]  # A and B are each right on their own class
+
+
+def test_a_run_whose_oof_is_incomplete_is_refused_by_every_oof_reader(oof_runs, tmp_path, run_cli):
+    """A fold stopped before train-fold wrote all of its OOF (`oof_done` false): tune-* and analyze refuse it."""
+    import shutil
+
+    work, task, _ = oof_runs
+    shutil.copytree(work / "a", tmp_path / "a")
+    run = RunFolder(tmp_path / "a" / "fold1")
+    run.write_state(run.state().model_copy(update={"oof_done": False}))
+    config = yaml.safe_load((work / "ensemble.yaml").read_text())
+    config["members"] = [str(tmp_path / "a" / "fold*"), str(work / "b" / "fold*")]
+    (tmp_path / "e.yaml").write_text(yaml.safe_dump(config))
+    for argv in (("tune-ensemble", "--config", tmp_path / "e.yaml", "--out", tmp_path / "w.json"),
+                 ("tune-thresholds", "--config", tmp_path / "e.yaml", "--out", tmp_path / "t.json"),
+                 ("analyze", "--task", "handbone", "--runs", tmp_path / "a" / "fold*", "--data-root", task.root,
+                  "--out", tmp_path / "report")):
+        code, _, err = run_cli("--quiet", *argv)
+        assert code == 2 and "fold1 has no complete OOF" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "w.json").exists() and not (tmp_path / "report").exists()
