@@ -33,19 +33,21 @@ def cmd_merge(args: argparse.Namespace) -> None:
 
 def cmd_tune_thresholds(args: argparse.Namespace) -> None:
     from configs.schema import EnsembleConfig, load_config
+    from ensemble.members import ensemble_inputs
     from ensemble.tune import tune_thresholds
 
     config = load_config(args.config, EnsembleConfig, args.set)
-    refuse_input_as_output(args.out, [args.config], "--out")
+    refuse_input_as_output(args.out, [args.config, *ensemble_inputs(config)], "--out")
     print(tune_thresholds(config, Path(args.out), quiet=args.quiet))
 
 
 def cmd_tune_ensemble(args: argparse.Namespace) -> None:
     from configs.schema import EnsembleConfig, load_config
+    from ensemble.members import ensemble_inputs
     from ensemble.tune import tune_ensemble
 
     config = load_config(args.config, EnsembleConfig, args.set)
-    refuse_input_as_output(args.out, [args.config], "--out")
+    refuse_input_as_output(args.out, [args.config, *ensemble_inputs(config)], "--out")
     tuning = tune_ensemble(config, Path(args.out), quiet=args.quiet)
     print(tuning.table())
     print(f"{tuning.weights_file} (use it as `weights:` in the ensemble config), {tuning.table_file}")
@@ -53,9 +55,11 @@ def cmd_tune_ensemble(args: argparse.Namespace) -> None:
 
 def cmd_pseudo_label(args: argparse.Namespace) -> None:
     from configs.schema import EnsembleConfig, load_config
+    from ensemble.members import ensemble_inputs
     from ensemble.pseudo import pseudo_label
 
     config = load_config(args.config, EnsembleConfig, args.set)
+    refuse_input_as_output(args.out, [args.config, args.splits, *ensemble_inputs(config)], "--out")
     labels = pseudo_label(config, Path(args.out), Path(args.splits), args.min_confidence, args.name, args.quiet)
     print(f"{labels.root}: {labels.labelled} test images labelled, {labels.dropped} below --min-confidence "
           f"dropped; train on them with --set \"data.extra_roots={{{args.name}: {labels.root}}}\" "

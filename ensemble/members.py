@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 import atomic
-from configs.schema import EnsembleMember, MemberConfig
+from configs.schema import EnsembleConfig, EnsembleMember, MemberConfig
 from data.preprocess import Preprocess, build_preprocess, no_preprocess
 from data.resample import shrink_probs
 from ensemble.vote import Weight
@@ -44,6 +44,12 @@ class Member:
 def expand(entries: list[EnsembleMember], need_oof: bool = False) -> list[tuple[Path, EnsembleMember]]:
     """Run folders named by each entry (a folder or a glob), in sorted order."""
     return [(path, entry) for entry in entries for path in runs_matching(entry.path, "member", need_oof)]
+
+
+def ensemble_inputs(config: EnsembleConfig) -> list[Path]:
+    """Every file and folder an ensemble config makes a command read: no output may be or lie inside one."""
+    files = [p for p in (config.weights, config.thresholds) if isinstance(p, Path)]
+    return [*files, config.data.root, *(path for path, _ in expand(config.member_entries()))]
 
 
 def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes: tuple[str, ...],

@@ -17,7 +17,7 @@ from configs.schema import EnsembleConfig, PostProcess
 from data import get_task
 from data.images import write_image_atomic
 from data.task import Task
-from ensemble.members import Member, ProbabilityCache, expand, load_members
+from ensemble.members import Member, ProbabilityCache, ensemble_inputs, load_members
 from ensemble.postprocess import apply_postprocess, resolve_postprocess
 from ensemble.shards import Shard, write_sidecar
 from ensemble.thresholds import resolve_thresholds
@@ -65,8 +65,7 @@ def masks_folder(config: EnsembleConfig, task: Task) -> Path | None:
 def check_outputs(config: EnsembleConfig, task: Task) -> Path | None:
     """Refuse, before any work, outputs that may not be written; returns the masks folder."""
     check_target(config.output.csv)
-    members = [path for path, _ in expand(config.member_entries())]
-    inputs = [*(p for p in (config.weights, config.thresholds) if isinstance(p, Path)), config.data.root, *members]
+    inputs = ensemble_inputs(config)
     refuse_input_as_output(config.output.csv, inputs, "output.csv")
     masks_dir = masks_folder(config, task)
     if masks_dir is not None:

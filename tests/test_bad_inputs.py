@@ -271,3 +271,23 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(name, build, fragment,
 
 def test_the_table_is_large():
     assert len(CASES) > 40
+
+
+def test_no_output_may_be_or_lie_inside_an_input(kvasir_root, tmp_path, run_cli):
+    """ensemble's CSV on a test image or a member's state.json, tune-thresholds on a member's state.json,
+    pseudo-label inside the data root: each one line, exit 2, every input unchanged."""
+    member = tmp_path / "m" / "fold0"
+    make_stub_run(member, "kvasir", ("polyp",), size=32, seed=1)
+    images = kvasir_root / "test"
+    image = sorted((images / "images").iterdir())[0]
+    splits = tmp_path / "splits.json"
+    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
+    listing = {p: p.read_bytes() for root in (images, member) for p in sorted(root.rglob("*")) if p.is_file()}
+    base = ["--config", ENSEMBLE_KVASIR, "--set", f"members=[{member}]", f"data.root={images}"]
+    for argv in ((*("ensemble", *base), f"output.csv={image}"),
+                 (*("ensemble", *base), f"output.csv={member / 'state.json'}"),
+                 ("tune-thresholds", *base, "--out", member / "state.json"),
+                 ("pseudo-label", *base, "--out", images / "pseudo", "--splits", splits)):
+        code, _, err = run_cli("--quiet", *argv)
+        assert code == 2 and ("input" in err) and len(err.strip().splitlines()) == 1, (argv, err)
+    assert {p: p.read_bytes() for root in (images, member) for p in sorted(root.rglob("*")) if p.is_file()} == listing
