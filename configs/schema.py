@@ -291,9 +291,13 @@ def merged(base: dict, own: dict) -> dict:
 def read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     """The YAML mapping of a config file with its `base` chain resolved."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError:
         raise UserError(f"cannot read config: {path}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"config {path} is not UTF-8 text") from None
+    except RecursionError:
+        raise UserError(f"config {path} is nested too deeply") from None
     except yaml.YAMLError as err:
         raise UserError(f"config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, dict):

@@ -35,6 +35,8 @@ def polygon(points) -> np.ndarray:
     array = np.asarray(points)
     if array.dtype.kind not in "iuf":
         raise TypeError(f"polygon points must be numbers, not {array.dtype.kind!r} values")
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise TypeError(f"polygon points must be [x, y] pairs, not an array of shape {array.shape}")
     return array.astype(np.float64)
 
 
@@ -54,7 +56,9 @@ def parse_annotations(path: Path, shape: tuple[int, int]) -> list[tuple[str, np.
     try:
         annotations = read_json(path)["annotations"]
         items = [(a["label"], polygon(a["points"])) for a in annotations]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        if not all(isinstance(label, str) for label, _ in items):
+            raise TypeError("a label is not a string")
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
         raise UserError(f"bad label JSON {path}: {type(err).__name__}: {err}") from None
     height, width = shape
     for label, points in items:

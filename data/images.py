@@ -88,7 +88,13 @@ def list_images(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> lis
     """All image files below `folder`, sorted by relative path."""
     if not folder.is_dir():
         raise UserError(f"no such folder: {folder}")
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    for path in found:  # a name the submission CSV (UTF-8) cannot hold
+        try:
+            str(path.relative_to(folder)).encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(f"{folder}: the file name {str(path.name)!r} is not valid UTF-8: rename it") from None
+    return found
 
 
 def write_image_atomic(path: Path, image: np.ndarray) -> None:

@@ -66,12 +66,18 @@ def write_splits(splits: Splits, path: Path | str) -> None:
     atomic.write_text(path, json.dumps(asdict(splits), indent=1))
 
 
+def case_list(value) -> list:
+    if not isinstance(value, list):
+        raise TypeError(f"a train or val entry is a {type(value).__name__}, not a list of cases")
+    return value
+
+
 def read_splits(path: Path | str) -> Splits:
     path = Path(path)
     try:
         raw = read_json(path)
         splits = Splits(raw["task"], raw["method"], int(raw["seed"]), int(raw["k"]),
-                        [Fold(list(f["train"]), list(f["val"])) for f in raw["folds"]])
+                        [Fold(case_list(f["train"]), case_list(f["val"])) for f in raw["folds"]])
     except OSError:
         raise UserError(f"cannot read splits file: {path}") from None
     except (ValueError, KeyError, TypeError) as err:

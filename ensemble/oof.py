@@ -14,7 +14,7 @@ from data.resample import mask_on_grid, resize_plane
 from ensemble.members import expand
 from ensemble.thresholds import image_threshold_dice
 from errors import UserError
-from models.run_folder import RunFolder
+from models.run_folder import RunFolder, read_oof
 
 Counts = tuple[int, ...]  # how many times each entry was picked
 
@@ -100,7 +100,7 @@ class OofReader:
         self.classes = task.classes
         self.grids, self.truths = [], []
         for name in tqdm(names, desc="truth", unit="img", disable=quiet):
-            grid = max((np.load(table[name], mmap_mode="r").shape[1:] for table in sources.tables),
+            grid = max((read_oof(table[name], mmap=True).shape[1:] for table in sources.tables),
                        key=lambda shape: shape[0] * shape[1])
             truth = task.read_mask(cases[name])
             self.grids.append(grid)
@@ -109,7 +109,7 @@ class OofReader:
     def read_class(self, channel: int) -> ClassOof:
         planes, truth, image = [], [], []
         for index, (name, grid) in enumerate(zip(self.names, self.grids)):
-            planes.append(np.stack([resize_plane(np.load(table[name], mmap_mode="r")[channel].astype(np.float32), grid)
+            planes.append(np.stack([resize_plane(read_oof(table[name], mmap=True)[channel].astype(np.float32), grid)
                                     for table in self.sources.tables]).reshape(len(self.sources.tables), -1))
             pixels = grid[0] * grid[1]
             truth.append(np.unpackbits(self.truths[index][channel], count=pixels).astype(bool))

@@ -26,7 +26,7 @@ from ensemble.vote import class_probabilities, grid_means
 from ensemble.weights import write_weights
 from errors import UserError
 from evaluate.bootstrap import Paired, paired_bootstrap
-from models.run_folder import run_label
+from models.run_folder import read_oof, run_label
 from names import PostStep
 
 
@@ -42,7 +42,7 @@ def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> P
     total = np.zeros((len(task.classes), len(CANDIDATES)))
     for name in tqdm(names, desc="oof", unit="img", disable=quiet):
         truth = task.read_mask(cases[name])
-        grids = grid_means([(np.load(t[name]), w) for t, w in zip(sources.tables, sources.weights)])
+        grids = grid_means([(read_oof(t[name]), w) for t, w in zip(sources.tables, sources.weights)])
         for channel in range(len(task.classes)):  # one full-size class plane at a time
             plane = class_probabilities(grids, truth.shape[1:], channel)
             total[channel] += threshold_dice(plane[None], truth[channel:channel + 1])[0]

@@ -42,7 +42,11 @@ def read_state_dict(path: Path, trust_pickle: bool = False) -> dict[str, torch.T
         state = trusted_pickle(path)
     except Exception as err:  # noqa: BLE001 - any parse failure is the file's fault
         raise UserError(f"cannot read weights {path}: {type(err).__name__}") from None
-    return state.get("state_dict", state) if isinstance(state, dict) else state
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not any(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"weights {path} hold no state dict (a mapping of names to tensors) but a "
+                        f"{type(state).__name__}")
+    return state
 
 
 def trusted_pickle(path: Path) -> dict[str, torch.Tensor]:

@@ -46,6 +46,17 @@ def runs_matching(pattern: str, what: str, need_oof: bool = False) -> list[Path]
     return matches
 
 
+def read_oof(path: Path, mmap: bool = False) -> np.ndarray:
+    """One OOF file: a Cxhxw float array (memory-mapped with `mmap`); anything else is one line naming it."""
+    try:
+        probs = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise UserError(f"cannot read OOF file {path}: {str(err).splitlines()[0][:120]}") from None
+    if not isinstance(probs, np.ndarray) or probs.dtype.kind != "f" or probs.ndim != 3:
+        raise UserError(f"OOF file {path} is not a CxHxW float array")
+    return probs
+
+
 class RunState(BaseModel):
     """`state.json`: what a run folder holds and how it was trained (one writer, one reader)."""
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from data.resample import resize_plane
 from errors import UserError
-from models.run_folder import LOG_FILE, RunFolder, run_label, runs_matching
+from models.run_folder import LOG_FILE, RunFolder, read_oof, run_label, runs_matching
 from submit.submission import decode_row, group_rows, read_submission
 
 OOF_THRESHOLD = 0.5
@@ -47,7 +47,7 @@ class RunsSource:
         return self.runs[0].state().config.data.root
 
     def masks(self, name: str, shape: tuple[int, int]) -> np.ndarray:
-        probs = np.load(self.files[name], mmap_mode="r")
+        probs = read_oof(self.files[name], mmap=True)
         return np.stack([resize_plane(np.asarray(plane, np.float32), shape) > OOF_THRESHOLD for plane in probs])
 
     def logs(self) -> list[tuple[str, Path]]:

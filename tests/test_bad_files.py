@@ -2,12 +2,14 @@
 that are not cases, JSON values that are not finite numbers -- and commands that fail after they started
 writing: each is one line naming the file (exit 2), and the tree is exactly as before, parents included."""
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from data import get_task
@@ -94,6 +96,28 @@ def set_point(raw: dict, value) -> None:
     raw["annotations"][0]["points"][0][0] = value
 
 
+def deeply_nested(path: Path) -> Path:
+    """A JSON document 100,000 lists deep: Python's parser runs out of recursion."""
+    path.write_text("[" * 100000 + "]" * 100000)
+    return path
+
+
+def latin1_config(i: Inputs) -> Path:
+    path = i.work.parent / "latin1.yaml"
+    path.write_bytes(KVASIR_TINY.read_bytes() + "# caf\u00e9 au lait\n".encode("latin-1"))
+    return path
+
+
+def non_utf8_name(root: Path) -> None:
+    image = first(root, "test/images/*.jpg")
+    os.rename(bytes(image), bytes(image.parent) + b"/caf\xe9.jpg")
+
+
+def saved(path: Path, value) -> Path:
+    torch.save(value, path)
+    return path
+
+
 CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
     # decoders: damaged, oversized, wrong size, not an image
     ("train: a training JPEG cut short", lambda i: train_on(i, kvasir_copy(
@@ -127,7 +151,7 @@ CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
     ("train: split entry that is a number", lambda i: train_on(i, i.kvasir, splits=splits_with(
         i, i.kvasir, lambda raw: raw["folds"][0]["train"].append(7))), "not a string"),
     ("train: split list that is a string", lambda i: train_on(i, i.kvasir, splits=splits_with(
-        i, i.kvasir, lambda raw: raw["folds"][0].update(train="train/images/0.jpg"))), "not a labelled image"),
+        i, i.kvasir, lambda raw: raw["folds"][0].update(train="train/images/0.jpg"))), "not a list of cases"),
     # JSON values that are not finite numbers
     ("ensemble: threshold NaN", lambda i: i.ensemble(thresholds_set(i, '{"thresholds": {"polyp": NaN}}')),
      "bad thresholds file"),
@@ -153,6 +177,29 @@ CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
     ("score: polygon point null", lambda i: ["score", "--task", "handbone", "--csv", str(i.handbone_csv()),
                                              "--data-root", str(hand_label(i, lambda raw: set_point(raw, None)))],
      "must be numbers"),
+    # JSON nested too deeply, text in another encoding, values of other types, names the CSV cannot hold
+    ("train: a splits file nested too deeply", lambda i: train_on(i, i.kvasir, splits=deeply_nested(
+        i.work.parent / "deep.json")), "nested too deeply"),
+    ("ensemble: a thresholds file nested too deeply", lambda i: i.ensemble(
+        f"thresholds={deeply_nested(i.work / 'deep.json')}"), "nested too deeply"),
+    ("train: a config file in Latin-1", lambda i: ["train-fold", "--config", str(latin1_config(i)), "--fold", "0"],
+     "not UTF-8"),
+    ("score: a label that is a list", lambda i: ["score", "--task", "handbone", "--csv", str(i.handbone_csv()),
+                                                 "--data-root", str(hand_label(i, lambda raw: raw["annotations"][0]
+                                                                               .update(label=["Radius"])))],
+     "a label is not a string"),
+    ("score: polygon points that are not pairs", lambda i: ["score", "--task", "handbone", "--csv",
+                                                            str(i.handbone_csv()), "--data-root", str(hand_label(
+                                                                i, lambda raw: raw["annotations"][0].update(
+                                                                    points=[1, 2, 3])))], "[x, y] pairs"),
+    ("ensemble: a test image whose name is not UTF-8", lambda i: ensemble_on(i, kvasir_copy(i, non_utf8_name) / "test"),
+     "not valid UTF-8"),
+    ("import-weights: a torch file holding a list", lambda i: [
+        "import-weights", "--weights", str(saved(i.work.parent / "list.pth", [torch.zeros(2)])), "--config",
+        str(KVASIR_TINY), "--out", str(i.work / "new" / "w.safetensors")], "hold no state dict"),
+    ("import-weights: a torch file holding a bare tensor", lambda i: [
+        "import-weights", "--weights", str(saved(i.work.parent / "t.pth", torch.zeros(2))), "--config",
+        str(KVASIR_TINY), "--out", str(i.work / "new" / "w.safetensors")], "hold no state dict"),
     # launchers
     ("ensemble: --shard auto outside a SLURM array", lambda i: i.ensemble() + ["--shard", "auto"],
      "SLURM_ARRAY_TASK_ID is not set"),
