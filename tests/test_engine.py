@@ -132,6 +132,26 @@ def test_swa_and_accumulation_run(kvasir_root, tmp_path):
     assert (result.run_dir / "model.safetensors").is_file() and result.best_epoch in (-1, 1, 2)
 
 
+def test_accumulating_two_half_batches_is_one_step_of_the_whole_batch(kvasir_root, tmp_path):
+    """A BatchNorm-free member, a per-pixel loss, no augmentation, plain SGD: batch 2 x accumulate 2 must end
+    at the weights of batch 4 (same shuffled order); batch 2 without accumulation must not."""
+    splits = tmp_path / "splits.json"
+    folds = make_splits(get_task("kvasir", kvasir_root), k=2, seed=0)
+    assert len(folds.folds[0].train) % 4 == 0  # no partial last step
+    write_splits(folds, splits)
+    common = ["model.name=stub-conv", "model.params={}", "train.loss={bce: 1.0}", "augment.hflip=0",
+              "augment.black_rectangle=0", "optim.name=sgd", "optim.lr=0.5", "optim.momentum=0",
+              "scheduler.name=none", "train.epochs=1"]
+    weights = {}
+    for label, batch, accumulate in (("accumulated", 2, 2), ("whole", 4, 1), ("half", 2, 1)):
+        config = member("kvasir", kvasir_root, tmp_path, *common, f"train.batch_size={batch}",
+                        f"train.accumulate={accumulate}", f"run.dir={tmp_path / label}")
+        weights[label] = load_file(str(train_fold(config, fold=0, quiet=True).run_dir / "model.safetensors"))
+    for name, value in weights["whole"].items():
+        torch.testing.assert_close(weights["accumulated"][name], value, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(weights["half"]["conv.weight"], weights["whole"]["conv.weight"], atol=1e-4)
+
+
 def test_wandb_asked_for_and_not_installed_is_one_line(kvasir_root, tmp_path, run_cli):
     if __import__("importlib").util.find_spec("wandb") is not None:
         pytest.skip("wandb is installed here")
