@@ -76,8 +76,9 @@ def cmd_vote(args: argparse.Namespace) -> None:
 def register(add: AddCommand) -> None:
     ensemble = add_config(add("ensemble", cmd_ensemble, "soft-vote members into a submission CSV"))
     ensemble.add_argument("--shard", metavar="I/N", help="only every N-th sorted test image from the I-th "
-                          "(0 <= I < N), or `auto`: this SLURM array task's shard; writes a partial CSV "
-                          "and a sidecar for merge (under torchrun the ranks shard by themselves)")
+                          "(0 <= I < N); `auto`: this SLURM array task's shard; `auto:N`: shard SLURM_ARRAY_TASK_ID "
+                          "of N; writes a partial CSV and a sidecar for merge (under torchrun the ranks shard by "
+                          "themselves)")
     thresholds = add_config(add("tune-thresholds", cmd_tune_thresholds, "per-class thresholds from OOF"))
     thresholds.add_argument("--out", default="thresholds.json")
     tune = add_config(add("tune-ensemble", cmd_tune_ensemble,

@@ -25,9 +25,13 @@ class Shard:
 
     @classmethod
     def parse(cls, text: str, environ: Mapping[str, str] = os.environ) -> Shard:
-        """'I/N' with 0 <= I < N, or 'auto': this task's shard of a SLURM job array."""
+        """'I/N' with 0 <= I < N; 'auto': this task's place in its SLURM job array; 'auto:N': shard
+        SLURM_ARRAY_TASK_ID of N, whatever the array (a resubmission of failed ids, --array=5,7, keeps them)."""
         if text.strip() == "auto":
             return cls.from_slurm(environ)
+        fixed = re.fullmatch(r"auto:(\d+)", text.strip())
+        if fixed:
+            return cls.parse(f"{environ.get('SLURM_ARRAY_TASK_ID', '')}/{fixed[1]}", environ)
         match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
         if not match or not 0 <= int(match[1]) < int(match[2]):
             raise UserError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
@@ -105,12 +109,13 @@ def merge_shards(csvs: list[str], out: Path | str) -> Path:
     foreign = next((p for p in partials if not p.same_job(first)), None)
     if foreign is not None:
         raise UserError(f"{foreign.csv} is a shard of another job (task, classes, images or shard count) "
-                        f"than {first.csv}")
+                        f"than {first.csv}; resubmitted array tasks keep their shard with --shard auto:N")
     seen: dict[int, Path] = {}
     for partial in partials:
         if partial.shard.index in seen:
             raise UserError(f"shard {partial.shard.index}/{first.shard.count} twice: "
-                            f"{seen[partial.shard.index]} and {partial.csv}")
+                            f"{seen[partial.shard.index]} and {partial.csv} (a resubmission under --shard auto "
+                            f"counts its own array; use --shard auto:N with the original array 0-(N-1))")
         seen[partial.shard.index] = partial.csv
     missing = sorted(set(range(first.shard.count)) - set(seen))
     if missing:

@@ -91,6 +91,15 @@ def test_shard_auto_takes_the_array_tasks_shard(environ, shard):
     assert Shard.parse("auto", environ) == Shard(*shard)
 
 
+def test_shard_auto_n_keeps_a_resubmitted_tasks_shard():
+    """--array=5,7 resubmitted after tasks 5 and 7 of --array=0-9 failed: auto:10 gives shards 5 and 7 of 10."""
+    resubmitted = {"SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_MIN": "5"}
+    assert [Shard.parse("auto:10", {**resubmitted, "SLURM_ARRAY_TASK_ID": t}) for t in ("5", "7")] == \
+        [Shard(5, 10), Shard(7, 10)]
+    with pytest.raises(UserError, match="expected I/N"):
+        Shard.parse("auto:10", {"SLURM_ARRAY_TASK_ID": "12"})
+
+
 @pytest.mark.parametrize("environ, fragment", [
     ({}, "SLURM_ARRAY_TASK_ID is not set"),
     ({"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_MIN": "0"}, "must be integers"),
