@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import atomic
-from configs.schema import EnsembleConfig, MemberConfig, load_config
+from configs.load import load_config
+from configs.schema import EnsembleConfig, MemberConfig
 from data import get_task
 from data.splits import make_splits, write_splits
 from data.synthetic import make_handbone, make_handbone_holdout

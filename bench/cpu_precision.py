@@ -23,7 +23,8 @@ import common  # noqa: F401  (puts the project on sys.path)
 import numpy as np
 import torch
 
-from configs.schema import MemberConfig, load_config
+from configs.load import load_config
+from configs.schema import MemberConfig
 from data.augment import normalize
 from folds.optim import build_optimizer
 from models import build_model

@@ -21,7 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from configs.schema import EnsembleConfig, MemberConfig, validate_config  # noqa: E402
+from configs.load import validate_config  # noqa: E402
+from configs.schema import EnsembleConfig, MemberConfig
 from data.handbone import CLASSES  # noqa: E402
 from data.synthetic import make_handbone  # noqa: E402
 from ensemble.run import run_ensemble  # noqa: E402

@@ -22,7 +22,8 @@ from pathlib import Path
 import common  # noqa: F401  (puts the project on sys.path)
 
 import atomic
-from configs.schema import MemberConfig, load_config
+from configs.load import load_config
+from configs.schema import MemberConfig
 from data import get_task
 from data.splits import make_splits, write_splits
 from folds.engine import FoldTrainer

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from cli_steps import ROOT, images_per_second, run, training_minutes, write_table
 
-from configs.schema import EnsembleConfig, MemberConfig, load_config
+from configs.load import load_config
+from configs.schema import EnsembleConfig, MemberConfig
 from evaluate.score import score_csv
 from models.run_folder import RunFolder
 

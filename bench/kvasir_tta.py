@@ -11,7 +11,8 @@ from pathlib import Path
 
 import common  # noqa: F401  (puts the project on sys.path)
 
-from configs.schema import EnsembleConfig, validate_config
+from configs.load import validate_config
+from configs.schema import EnsembleConfig
 from ensemble.run import run_ensemble
 from evaluate.score import score_csv
 

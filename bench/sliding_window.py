@@ -18,7 +18,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import median_seconds  # noqa: E402
 
-from configs.schema import MemberConfig, load_config  # noqa: E402
+from configs.load import load_config  # noqa: E402
+from configs.schema import MemberConfig
 from data import get_task  # noqa: E402
 from data.synthetic import make_handbone  # noqa: E402
 from models import build_model  # noqa: E402

@@ -21,7 +21,8 @@ import torch
 from cpu_precision import train_step
 from train_throughput import IMAGES, prepare
 
-from configs.schema import MemberConfig, load_config
+from configs.load import load_config
+from configs.schema import MemberConfig
 from data.splits import Fold, Splits, write_splits
 from folds.engine import FoldTrainer
 from models.device import amp_dtype

@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models  # noqa: E402
-from configs.schema import MemberConfig, load_config  # noqa: E402
+from configs.load import load_config  # noqa: E402
+from configs.schema import MemberConfig
 from data.augment import normalize  # noqa: E402
 from data.splits import Fold, Splits, write_splits  # noqa: E402
 from data.synthetic import make_kvasir  # noqa: E402

@@ -10,7 +10,8 @@ from commands import AddCommand, add_config
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
-    from configs.schema import EnsembleConfig, load_config
+    from configs.load import load_config
+    from configs.schema import EnsembleConfig
     from ensemble.run import run_ensemble
     from ensemble.shards import Shard
     from models.distributed import is_main_process
@@ -32,7 +33,8 @@ def cmd_merge(args: argparse.Namespace) -> None:
 
 
 def cmd_tune_thresholds(args: argparse.Namespace) -> None:
-    from configs.schema import EnsembleConfig, load_config
+    from configs.load import load_config
+    from configs.schema import EnsembleConfig
     from ensemble.members import ensemble_inputs
     from ensemble.tune import tune_thresholds
 
@@ -42,7 +44,8 @@ def cmd_tune_thresholds(args: argparse.Namespace) -> None:
 
 
 def cmd_tune_ensemble(args: argparse.Namespace) -> None:
-    from configs.schema import EnsembleConfig, load_config
+    from configs.load import load_config
+    from configs.schema import EnsembleConfig
     from ensemble.members import ensemble_inputs
     from ensemble.tune import tune_ensemble
 
@@ -54,7 +57,8 @@ def cmd_tune_ensemble(args: argparse.Namespace) -> None:
 
 
 def cmd_pseudo_label(args: argparse.Namespace) -> None:
-    from configs.schema import EnsembleConfig, load_config
+    from configs.load import load_config
+    from configs.schema import EnsembleConfig
     from ensemble.members import ensemble_inputs
     from ensemble.pseudo import pseudo_label
 

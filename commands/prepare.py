@@ -37,7 +37,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_import_weights(args: argparse.Namespace) -> None:
-    from configs.schema import MemberConfig, load_config
+    from configs.load import load_config
+    from configs.schema import MemberConfig
     from models.import_weights import import_weights
 
     config = load_config(args.config, MemberConfig, args.set)

@@ -7,7 +7,8 @@ from commands import AddCommand, add_config
 
 
 def cmd_train_fold(args: argparse.Namespace) -> None:
-    from configs.schema import MemberConfig, load_config
+    from configs.load import load_config
+    from configs.schema import MemberConfig
 
     config = load_config(args.config, MemberConfig, args.set)
     from folds.train import train_fold

@@ -44,6 +44,9 @@ def oof_sources(config: EnsembleConfig) -> OofSources:
         for path, _ in expand([entry], need_oof=True):
             run = RunFolder(path)
             state = run.state()
+            if state.config.task != config.task:
+                raise UserError(f"member {path} was trained for the {state.config.task} task; the ensemble config's "
+                                f"task is {config.task}")
             first_config = first_config or state.config
             files = run.oof_files(state)
             table.update(files)

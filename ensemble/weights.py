@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 import atomic
-from configs.schema import PostProcess, validate_config
+from configs.load import validate_config
+from configs.schema import PostProcess
 from errors import UserError
 from jsonfile import number, read_json
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from safetensors.torch import load_file, save_file
 
 import atomic
-from configs.schema import MemberConfig, validate_config
+from configs.load import validate_config
+from configs.schema import MemberConfig
 from errors import UserError
 from jsonfile import read_json
 

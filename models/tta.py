@@ -39,6 +39,8 @@ VIEWS = {
     TTA.FLIPS: (View(False, 0), View(True, 0), View(True, 2), View(False, 2)),
     TTA.D4: tuple(View(mirror, turns) for mirror in (False, True) for turns in range(4)),
 }
+if set(VIEWS) != set(TTA):  # a TTA name without its views here fails at import, not at prediction time
+    raise ImportError(f"models.tta: no views for {sorted(set(TTA) - set(VIEWS))}")
 
 
 def scaled_size(size: int, scale: float) -> int:

@@ -7,7 +7,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from configs.schema import MemberConfig, load_config  # noqa: E402
+from configs.load import load_config  # noqa: E402
+from configs.schema import MemberConfig  # noqa: E402
 from data import get_task  # noqa: E402
 from data.splits import make_splits, write_splits  # noqa: E402
 from data.synthetic import make_handbone, make_handbone_holdout, make_kvasir  # noqa: E402

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from configs.schema import AugmentConfig, MemberConfig, OptimConfig, SchedulerConfig, load_config
+from configs.load import load_config
+from configs.schema import AugmentConfig, MemberConfig, OptimConfig, SchedulerConfig
 from data.augment import black_out_top_left, build_transform, normalize
 from folds.optim import build_optimizer, build_scheduler
 

@@ -41,7 +41,8 @@ class Inputs:
 
     def trained(self) -> Path:
         """One epoch of the tiny Kvasir member, trained in-process; its run folder."""
-        from configs.schema import MemberConfig, load_config
+        from configs.load import load_config
+        from configs.schema import MemberConfig
         from folds.train import train_fold
         config = load_config(KVASIR_TINY, MemberConfig, self.train()[6:] + ["train.epochs=1"])
         return train_fold(config, fold=0, quiet=True).run_dir

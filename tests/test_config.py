@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from configs.schema import MemberConfig, load_config
+from configs.load import load_config
+from configs.schema import MemberConfig
 from errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from configs.schema import EnsembleConfig, load_config
+from configs.load import load_config
+from configs.schema import EnsembleConfig
 from data import get_task
 from ensemble.run import run_ensemble
 from ensemble.tune import tune_thresholds

@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 import folds.engine as engine
-from configs.schema import MemberConfig, load_config
+from configs.load import load_config
+from configs.schema import MemberConfig
 from data import get_task
 from data.splits import make_splits, write_splits
 from folds.train import train_fold

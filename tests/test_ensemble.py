@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from configs.schema import EnsembleConfig, validate_config
+from configs.load import validate_config
+from configs.schema import EnsembleConfig
 from data import get_task
 from ensemble.hard_vote import hard_vote_csvs
 from ensemble.run import run_ensemble

@@ -12,7 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from configs.schema import EnsembleConfig, validate_config
+from configs.load import validate_config
+from configs.schema import EnsembleConfig
 from data import get_task
 from data.splits import make_splits, write_splits
 from ensemble.run import run_ensemble
@@ -118,7 +119,8 @@ def slow_ensemble(kvasir_root, tmp_path):
 
     splits = tmp_path / "splits.json"
     write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
-    from configs.schema import MemberConfig, load_config
+    from configs.load import load_config
+    from configs.schema import MemberConfig
     config = load_config(ROOT / "configs/kvasir/tiny.yaml", MemberConfig, [
         f"data.root={kvasir_root}", f"data.splits={splits}", f"run.dir={tmp_path / 'member'}", "train.epochs=1"])
     member = train_fold(config, fold=0, quiet=True).run_dir

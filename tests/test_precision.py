@@ -7,7 +7,8 @@ import torch
 
 import folds.engine
 import models.device
-from configs.schema import EnsembleMember, MemberConfig, load_config
+from configs.load import load_config
+from configs.schema import EnsembleMember, MemberConfig
 from data import get_task
 from data.splits import make_splits, write_splits
 from ensemble.members import load_member

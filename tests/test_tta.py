@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from configs.schema import EnsembleMember, validate_config
+from configs.load import validate_config
+from configs.schema import EnsembleMember
 from data import get_task
 from ensemble.run import run_ensemble
 from errors import UserError

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from configs.schema import EnsembleConfig, load_config
+from configs.load import load_config
+from configs.schema import EnsembleConfig
 from ensemble.run import run_ensemble
 from evaluate.score import score_csv
 from folds.train import train_fold

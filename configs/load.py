@@ -1,0 +1,86 @@
+"""Reading configs: YAML (with its `base` chain) + `--set key.sub=value` overrides -> a validated typed object;
+any problem is one line naming the file and key."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from errors import UserError
+
+Config = TypeVar("Config", bound=BaseModel)
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML."""
+    key, sep, value = assignment.partition("=")
+    if not sep or not key:
+        raise UserError(f"--set needs key=value, got {assignment!r}")
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {key}: {part!r} is not a section")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value else ""
+    except yaml.YAMLError:
+        raise UserError(f"--set {key}: the value {value!r} is not valid YAML") from None
+
+
+BASE_KEY = "base"  # a config may extend another file (a path relative to it); its own keys win, section by section
+
+
+def merged(base: dict, own: dict) -> dict:
+    """`own` over `base`, mappings merged key by key and everything else replaced."""
+    out = dict(base)
+    for key, value in own.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """The YAML mapping of a config file with its `base` chain resolved."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError:
+        raise UserError(f"cannot read config: {path}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"config {path} is not UTF-8 text") from None
+    except RecursionError:
+        raise UserError(f"config {path} is nested too deeply") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"config {path} must be a mapping at the top level")
+    if BASE_KEY not in raw:
+        return raw
+    base = raw.pop(BASE_KEY)
+    if not isinstance(base, str):
+        raise UserError(f"config {path}: {BASE_KEY}: name one config file")
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise UserError(f"config {path}: {BASE_KEY}: {base} extends itself")
+    return merged(read_raw(base_path, (*seen, path.resolve())), raw)
+
+
+def load_config(path: Path | str, schema: type[Config], overrides: list[str] = ()) -> Config:
+    """Read YAML (with its `base` chain), apply overrides, validate; any problem is one line naming the file and key."""
+    path = Path(path)
+    raw = read_raw(path)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return validate_config(raw, schema, str(path))
+
+
+def validate_config(raw: dict, schema: type[Config], source: str) -> Config:
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
+        raise UserError(f"config {source}: {key}: {message}") from None
