@@ -39,7 +39,8 @@ def cmd_tune_thresholds(args: argparse.Namespace) -> None:
     from ensemble.tune import tune_thresholds
 
     config = load_config(args.config, EnsembleConfig, args.set)
-    refuse_input_as_output(args.out, [args.config, *ensemble_inputs(config)], "--out")
+    refuse_input_as_output(args.out, [args.config], "--out")
+    refuse_input_as_output(args.out, ensemble_inputs(config), "--out")
     print(tune_thresholds(config, Path(args.out), quiet=args.quiet))
 
 
@@ -50,7 +51,8 @@ def cmd_tune_ensemble(args: argparse.Namespace) -> None:
     from ensemble.tune import tune_ensemble
 
     config = load_config(args.config, EnsembleConfig, args.set)
-    refuse_input_as_output(args.out, [args.config, *ensemble_inputs(config)], "--out")
+    refuse_input_as_output(args.out, [args.config], "--out")
+    refuse_input_as_output(args.out, ensemble_inputs(config), "--out")
     tuning = tune_ensemble(config, Path(args.out), quiet=args.quiet)
     print(tuning.table())
     print(f"{tuning.weights_file} (use it as `weights:` in the ensemble config), {tuning.table_file}")
@@ -63,7 +65,8 @@ def cmd_pseudo_label(args: argparse.Namespace) -> None:
     from ensemble.pseudo import pseudo_label
 
     config = load_config(args.config, EnsembleConfig, args.set)
-    refuse_input_as_output(args.out, [args.config, args.splits, *ensemble_inputs(config)], "--out")
+    refuse_input_as_output(args.out, [args.config, args.splits], "--out")
+    refuse_input_as_output(args.out, ensemble_inputs(config), "--out")
     labels = pseudo_label(config, Path(args.out), Path(args.splits), args.min_confidence, args.name, args.quiet)
     print(f"{labels.root}: {labels.labelled} test images labelled, {labels.dropped} below --min-confidence "
           f"dropped; train on them with --set \"data.extra_roots={{{args.name}: {labels.root}}}\" "

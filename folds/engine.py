@@ -34,6 +34,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def precision_label(device: torch.device, precision: torch.dtype | None) -> str:
+    """`cpu/bfloat16`, `cuda/float16`, `cpu/float32`: what a resume must train with again."""
+    return f"{device.type}/{str(precision or torch.float32).removeprefix('torch.')}"
+
+
 def training_set(config: MemberConfig, task: Task, cases: list[str], transform: A.Compose,
                  quiet: bool) -> Dataset:
     """Whole images resized to `data.image_size`, or native-size crops of that size."""
@@ -58,7 +63,8 @@ class FoldTrainer:
         self.quiet = quiet or not self.processes.is_main
         self.memory_format = torch.channels_last if train.channels_last else torch.contiguous_format
         self.precision = amp_dtype(self.device, train.amp, train.amp_dtype)  # checked before any work
-        self.fold_run = open_fold(config, fold, resume, self.processes.world_size)  # checked before any work
+        self.fold_run = open_fold(config, fold, resume, self.processes.world_size,  # checked before any work
+                                  precision_label(self.device, self.precision))
         self.run, task, split = self.fold_run.run, self.fold_run.task, self.fold_run.split
         resume_from = self.run.load_resume() if self.fold_run.resuming else None
         self.num_classes = len(task.classes)

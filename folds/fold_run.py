@@ -47,6 +47,7 @@ class FoldRun:
     data_hash: str
     world_size: int
     resuming: bool
+    precision: str
 
     @property
     def label(self) -> str:
@@ -55,11 +56,13 @@ class FoldRun:
     def state(self, **fields) -> RunState:
         """`state.json` of this fold with the trainer's progress fields."""
         return RunState(config=self.config, classes=list(self.task.classes), val_cases=self.split.val,
-                        fold=self.fold, data_hash=self.data_hash, world_size=self.world_size, **fields)
+                        fold=self.fold, data_hash=self.data_hash, world_size=self.world_size,
+                        precision=self.precision, **fields)
 
 
-def open_fold(config: MemberConfig, fold: int, resume: bool, world_size: int = 1) -> FoldRun:
-    """Check the fold's inputs and, on `--resume`, that nothing frozen changed; before any work."""
+def open_fold(config: MemberConfig, fold: int, resume: bool, world_size: int = 1, precision: str = "") -> FoldRun:
+    """Check the fold's inputs and, on `--resume`, that nothing frozen changed (`precision`, the device type
+    and autocast dtype the trainer resolved, included); before any work."""
     run = RunFolder(Path(config.run.dir) / f"fold{fold}")
     if not resume and (run.path / MODEL_FILE).exists():
         raise UserError(f"{run.path} already holds a trained model: pass --resume, or set run.dir elsewhere")
@@ -76,8 +79,8 @@ def open_fold(config: MemberConfig, fold: int, resume: bool, world_size: int = 1
     fingerprint = data_hash(split.train + split.val, task)
     resuming = resume and (run.path / STATE_FILE).is_file()
     if resuming:
-        check_resume(run, run.state(), config, fingerprint, world_size)
-    return FoldRun(config, fold, task, split, run, fingerprint, world_size, resuming)
+        check_resume(run, run.state(), config, fingerprint, world_size, precision)
+    return FoldRun(config, fold, task, split, run, fingerprint, world_size, resuming, precision)
 
 
 def write_oof(fold_run: FoldRun, val: ValidationSet, predictor: Predictor, quiet: bool) -> None:

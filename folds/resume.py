@@ -22,8 +22,13 @@ def frozen_settings(config: BaseModel) -> dict[str, object]:
             if not any(key == allowed or (allowed.endswith(".") and key.startswith(allowed)) for allowed in MAY_CHANGE)}
 
 
-def check_resume(run: RunFolder, started: RunState, config: BaseModel, data_hash: str, world_size: int) -> None:
-    """Refuse to resume with other data, another number of processes or another frozen setting."""
+def check_resume(run: RunFolder, started: RunState, config: BaseModel, data_hash: str, world_size: int,
+                 precision: str = "") -> None:
+    """Refuse to resume with other data, another number of processes, another device type or autocast dtype
+    (`train.device` or `amp_dtype: auto` may resolve otherwise on another machine), or another frozen setting."""
+    if started.precision and precision and started.precision != precision:
+        raise UserError(f"cannot resume {run.path}: it trained as {started.precision} (device type/precision), "
+                        f"now it would run as {precision}; set train.device and train.amp_dtype to match")
     if started.data_hash != data_hash:
         raise UserError(f"cannot resume {run.path}: its data (splits or files) changed since it started")
     if started.world_size != world_size:

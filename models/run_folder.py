@@ -72,6 +72,7 @@ class RunState(BaseModel):
     best_dice: float = -1.0
     data_hash: str = ""
     world_size: int = 1  # processes that trained it
+    precision: str = ""  # device type and autocast dtype it trains with, "cpu/bfloat16" ("": not recorded)
     last_val_dice_per_class: list[float] | None = None
     oof_done: bool = False
     trainer: Literal["segzoo", "ultralytics"] = "segzoo"

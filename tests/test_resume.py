@@ -71,3 +71,15 @@ def test_paths_caching_devices_workers_threads_and_logging_may_change(tiny_run, 
                                  "run.tensorboard=false"), "--resume")
     assert code == 0, err
     assert RunState.model_validate_json((run / "state.json").read_text()).oof_done
+
+
+def test_a_run_resumed_on_another_device_type_or_precision_is_refused(tiny_run, run_cli):
+    """train.device may change on resume, but not what it resolves to: a run that started as cuda/float16
+    (a GPU's grad scaler state in optimizer.pt) is not continued as cpu/float32."""
+    argv, run = tiny_run
+    assert run_cli(*argv())[0] == 0
+    state = RunState.model_validate_json((run / "state.json").read_text())
+    assert state.precision == "cpu/float32"
+    (run / "state.json").write_text(state.model_copy(update={"precision": "cuda/float16"}).model_dump_json())
+    code, _, err = run_cli(*argv(), "--resume")
+    assert code == 2 and "trained as cuda/float16" in err and "now it would run as cpu/float32" in err
