@@ -21,12 +21,13 @@ _made_folders: list[tuple[Path, bool]] = []  # (folder, whole: made as a unit by
 _kept: list[Path] = []
 
 
-def make_folders(path: Path | str) -> Path:
-    """`mkdir -p`, remembering each folder it made."""
+def make_folders(path: Path | str, whole: bool = False) -> Path:
+    """`mkdir -p`, remembering each folder it made; with `whole`, `path` itself (if made here) is removed with
+    everything in it after a failure (a library's folder, which we cannot empty file by file)."""
     path = Path(path)
     missing = [p for p in (path, *path.parents) if not p.exists()]
     path.mkdir(parents=True, exist_ok=True)
-    _made_folders.extend((folder, False) for folder in reversed(missing))
+    _made_folders.extend((folder, whole and folder == path) for folder in reversed(missing))
     return path
 
 

@@ -31,7 +31,7 @@ def offline_ultralytics(config_dir: Path | None = None) -> None:
         return
     os.environ["YOLO_OFFLINE"] = "1"
     if config_dir is not None:
-        atomic.make_folders(config_dir)
+        atomic.make_folders(config_dir, whole=True)  # ultralytics writes its settings into it
         os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
 
 

@@ -229,3 +229,33 @@ def test_a_relative_run_dir_keeps_ultralytics_files_in_the_run_folder(kvasir_roo
     assert (run / "ultralytics" / "results.csv").is_file() and (run / "ultralytics/weights/last.pt").is_file()
     assert len((run / "log.csv").read_text().splitlines()) == 2 and (run / "curves.png").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["relative", "splits.json"]
+
+
+@pytest.mark.parametrize("trainer_args, fragment", [("{mosaicc: 0.5}", "trainer_args.mosaicc: not an ultralytics"),
+                                                    ("{mosaic: 7}", "model.trainer_args:")])
+def test_a_trainer_argument_ultralytics_refuses_is_one_line_and_leaves_nothing(trainer_args, fragment, kvasir_root,
+                                                                              tmp_path, run_cli):
+    splits = tmp_path / "splits.json"
+    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
+    code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny_yolo.yaml", "--fold", "0",
+                           "--set", f"data.root={kvasir_root}", f"data.splits={splits}", f"run.dir={tmp_path / 'run'}",
+                           f"model.trainer_args={trainer_args}")
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_exported_dataset_is_keyed_by_the_preprocessing_too(kvasir_root, tmp_path):
+    """The same fold with and without CLAHE exports to two folders, so neither trains on the other's images."""
+    from configs.load import load_config
+    from configs.schema import MemberConfig
+    from folds.fold_run import open_fold
+    from folds.yolo.trainer import export_key
+
+    splits = tmp_path / "splits.json"
+    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
+    keys = []
+    for extra in ([], ["data.preprocess=[clahe]"]):
+        config = load_config(ROOT / "configs/kvasir/tiny_yolo.yaml", MemberConfig,
+                             [f"data.root={kvasir_root}", f"data.splits={splits}", f"run.dir={tmp_path / 'run'}", *extra])
+        keys.append(export_key(open_fold(config, 0, resume=False)))
+    assert keys[0] != keys[1]

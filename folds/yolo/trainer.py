@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -96,6 +98,25 @@ def ultralytics_log(results_csv: Path) -> list[dict]:
     return rows
 
 
+def check_trainer_args(trainer_args: dict) -> None:
+    """Ultralytics' own names, types and ranges for `model.trainer_args`, before any work."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg
+
+    unknown = sorted(set(trainer_args) - set(DEFAULT_CFG_DICT))
+    if unknown:
+        raise UserError(f"model.trainer_args.{unknown[0]}: not an ultralytics training argument")
+    try:
+        check_cfg(dict(trainer_args))
+    except (TypeError, ValueError) as err:
+        raise UserError(f"model.trainer_args: {str(err).strip().splitlines()[0][:200]}") from None
+
+
+def export_key(fold_run: FoldRun) -> str:
+    """What the exported images depend on: the fold's files and the member's preprocessing."""
+    steps = json.dumps([step.model_dump(mode="json") for step in fold_run.config.data.preprocess])
+    return hashlib.sha256(f"{fold_run.data_hash};{steps}".encode()).hexdigest()[:16]
+
+
 def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) -> RunState:
     """Train one fold through ultralytics; return its final state."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -107,8 +128,9 @@ def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) 
         raise UserError(f"cannot resume {run.path}: no ultralytics checkpoint {last}")
     device = pick_device(config.train.device, key="train.device")
     offline_ultralytics(run.path / ULTRALYTICS_DIR / "settings")
+    check_trainer_args(config.model.trainer_args)
 
-    data_yaml = export_dataset(task, split, Path(config.run.dir) / "yolo_data" / f"fold{fold}-{fold_run.data_hash}")
+    data_yaml = export_dataset(task, split, Path(config.run.dir) / "yolo_data" / f"fold{fold}-{export_key(fold_run)}")
     arguments = train_arguments(config, data_yaml, run, device, quiet)
     run.lock()  # one writer of the run folder at a time, until its artefacts are written
     try:
