@@ -46,9 +46,17 @@ def run_under_torchrun(config: EnsembleConfig, processes: Processes, device: tor
         if failed:
             raise UserError(f"torchrun rank {', '.join(map(str, failed))} failed (its own line says why): "
                             f"no {out} written")
+        merge_failure: BaseException | None = None
         if processes.is_main:
-            merge_with_masks(partials, out, masks_dir, task)
-        processes.barrier()  # the partials stay until rank 0 has read them
+            try:
+                merge_with_masks(partials, out, masks_dir, task)
+            except BaseException as err:  # the other ranks wait for this outcome, not for torchrun's timeout
+                merge_failure = err
+        merge_failed = processes.failed_ranks(merge_failure is not None)  # the partials stay until rank 0 is done
+        if merge_failure is not None:
+            raise merge_failure
+        if merge_failed:
+            raise UserError(f"torchrun rank 0 failed while merging the partials (its own line says why): no {out}")
     finally:
         for path in (partials[shard.index], sidecar_path(partials[shard.index])):
             with contextlib.suppress(FileNotFoundError):
