@@ -226,3 +226,21 @@ def test_a_run_whose_oof_is_incomplete_is_refused_by_every_oof_reader(oof_runs, 
         code, _, err = run_cli("--quiet", *argv)
         assert code == 2 and "fold1 has no complete OOF" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "w.json").exists() and not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("bad", ["objects", "wrong shape"])
+def test_an_oof_file_that_is_not_a_float_array_is_one_line(bad, oof_runs, tmp_path, run_cli):
+    import shutil
+
+    work, _, _ = oof_runs
+    shutil.copytree(work / "a", tmp_path / "a")
+    victim = sorted((tmp_path / "a" / "fold0" / "oof").iterdir())[0]
+    if bad == "objects":
+        np.save(victim, np.array([{"not": "probabilities"}], dtype=object), allow_pickle=True)
+    else:
+        np.save(victim, np.zeros(5, np.float16))
+    config = yaml.safe_load((work / "ensemble.yaml").read_text())
+    config["members"] = [str(tmp_path / "a" / "fold*"), str(work / "b" / "fold*")]
+    (tmp_path / "e.yaml").write_text(yaml.safe_dump(config))
+    code, _, err = run_cli("--quiet", "tune-ensemble", "--config", tmp_path / "e.yaml", "--out", tmp_path / "w.json")
+    assert code == 2 and victim.name in err and len(err.strip().splitlines()) == 1, err

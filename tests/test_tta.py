@@ -76,3 +76,18 @@ def test_tta_scales_resample_each_scale_onto_the_members_grid(kvasir_root, tmp_p
 def test_tta_scales_must_be_positive():
     with pytest.raises(UserError, match="tta_scales.0: Input should be greater than 0"):
         validate_config({"path": "x", "tta_scales": [0.0]}, EnsembleMember, "test")
+
+
+@pytest.mark.parametrize("scales, fragment", [([0.95, 1.0, 1.05], "0.95 and 1 both give a 64 px input"),
+                                              ([4.0], None)])
+def test_scales_that_round_to_one_input_size_are_refused(scales, fragment, kvasir_root, tmp_path):
+    """At image_size 64, 0.95 x 64 and 1.0 x 64 both round to 64 px (multiples of 32): the same view twice."""
+    make_conv_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), image_size=64, seed=11)
+    config = ensemble_config("kvasir", kvasir_root / "test", [
+        {"path": str(tmp_path / "m" / "fold0"), "tta_scales": scales}], tmp_path / "sub.csv")
+    if fragment is None:  # 4 x 64 = 256 px: distinct and allowed
+        assert run_ensemble(config, quiet=True).is_file()
+        return
+    with pytest.raises(UserError, match=fragment):
+        run_ensemble(config, quiet=True)
+    assert not (tmp_path / "sub.csv").exists()
