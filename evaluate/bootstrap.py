@@ -37,7 +37,8 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, groups: np.ndarray | None = N
     delta = b - a
     delta_sum = np.bincount(group_of, weights=delta)
     draws = np.random.default_rng(seed).integers(0, count.size, size=(resamples, count.size))
-    diffs = delta_sum[draws].sum(axis=1) / count[draws].sum(axis=1)
+    images = count.size if np.all(count == 1) else count[draws].sum(axis=1)  # images drawn per resample
+    diffs = delta_sum[draws].sum(axis=1) / images
     low, high = np.quantile(diffs, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
     return Paired(n=int(a.size), mean_a=float(a.mean()), mean_b=float(b.mean()), diff=float(delta.mean()),
                   ci_low=float(low), ci_high=float(high), p_b_better=float(np.mean(diffs > 0)),
