@@ -66,7 +66,7 @@ def cmd_pseudo_label(args: argparse.Namespace) -> None:
 
     config = load_config(args.config, EnsembleConfig, args.set)
     refuse_input_as_output(args.out, [args.config, args.splits], "--out")
-    refuse_input_as_output(args.out, ensemble_inputs(config), "--out")
+    refuse_input_as_output(args.out, [*ensemble_inputs(config), config.data.root], "--out")
     labels = pseudo_label(config, Path(args.out), Path(args.splits), args.min_confidence, args.name, args.quiet)
     print(f"{labels.root}: {labels.labelled} test images labelled, {labels.dropped} below --min-confidence "
           f"dropped; train on them with --set \"data.extra_roots={{{args.name}: {labels.root}}}\" "

@@ -47,9 +47,11 @@ def expand(entries: list[EnsembleMember], need_oof: bool = False) -> list[tuple[
 
 
 def ensemble_inputs(config: EnsembleConfig) -> list[Path]:
-    """Every file and folder an ensemble config makes a command read: no output may be or lie inside one."""
+    """The files and run folders an ensemble config makes a command read (its weights and thresholds files,
+    every member's folder): no output may be one or lie inside one. The data root is checked by each command
+    as far as its outputs could land among the images (`check_outputs`, `pseudo-label`)."""
     files = [p for p in (config.weights, config.thresholds) if isinstance(p, Path)]
-    return [*files, config.data.root, *(path for path, _ in expand(config.member_entries()))]
+    return [*files, *(path for path, _ in expand(config.member_entries()))]
 
 
 def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes: tuple[str, ...],

@@ -66,10 +66,11 @@ def check_outputs(config: EnsembleConfig, task: Task) -> Path | None:
     """Refuse, before any work, outputs that may not be written; returns the masks folder."""
     check_target(config.output.csv)
     inputs = ensemble_inputs(config)
-    refuse_input_as_output(config.output.csv, inputs, "output.csv")
+    images = [task.path(case) for case in task.test_images()]
+    refuse_input_as_output(config.output.csv, [*inputs, *images], "output.csv")
     masks_dir = masks_folder(config, task)
-    if masks_dir is not None:
-        refuse_input_as_output(masks_dir, inputs, "output.masks_dir")
+    if masks_dir is not None:  # PNG masks among the test images would be read as test images next time
+        refuse_input_as_output(masks_dir, [*inputs, *{path.parent for path in images}], "output.masks_dir")
         claimable_folder(masks_dir, "ensemble", "output.masks_dir", beside=True)
     return masks_dir
 

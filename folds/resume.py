@@ -26,9 +26,6 @@ def check_resume(run: RunFolder, started: RunState, config: BaseModel, data_hash
                  precision: str = "") -> None:
     """Refuse to resume with other data, another number of processes, another device type or autocast dtype
     (`train.device` or `amp_dtype: auto` may resolve otherwise on another machine), or another frozen setting."""
-    if started.precision and precision and started.precision != precision:
-        raise UserError(f"cannot resume {run.path}: it trained as {started.precision} (device type/precision), "
-                        f"now it would run as {precision}; set train.device and train.amp_dtype to match")
     if started.data_hash != data_hash:
         raise UserError(f"cannot resume {run.path}: its data (splits or files) changed since it started")
     if started.world_size != world_size:
@@ -39,3 +36,6 @@ def check_resume(run: RunFolder, started: RunState, config: BaseModel, data_hash
     if changed is not None:
         raise UserError(f"cannot resume {run.path}: {changed} was {before.get(changed)!r} when the run started, "
                         f"now {now.get(changed)!r}")
+    if started.precision and precision and started.precision != precision:
+        raise UserError(f"cannot resume {run.path}: it trained as {started.precision} (device type/precision), "
+                        f"now it would run as {precision}; set train.device and train.amp_dtype to match")
