@@ -136,11 +136,11 @@ def refuse_input_as_output(out: Path | str, inputs: list[Path | str], option: st
     """An output may not be one of the command's own inputs (it would be replaced before it is read), nor lie
     inside an input folder (test images, a data root, a member's run folder)."""
     out = Path(out)
-    target = out.resolve()
+    target, exists = out.resolve(), out.exists()
     for source in map(Path, inputs):
         if source.is_dir() and target.is_relative_to(source.resolve()):
             raise UserError(f"{option} {out} lies inside {source}, an input of this command: write it elsewhere")
-        if source.exists() and out.exists() and os.path.samefile(source, out):
+        if exists and source.exists() and os.path.samefile(source, out):
             raise UserError(f"{option} {out} is also an input of this command: write the output elsewhere")
     return out
 

@@ -101,6 +101,7 @@ class OofReader:
         task = get_task(sources.member_config.task, sources.member_config.data.root)
         cases = task.cases_by_name(task.labelled_cases())
         self.classes = task.classes
+        self.groups = [task.group(cases[name]) for name in names]  # hand-bone: the patient of each image
         self.grids, self.truths = [], []
         for name in tqdm(names, desc="truth", unit="img", disable=quiet):
             grid = max((read_oof(table[name], mmap=True).shape[1:] for table in sources.tables),

@@ -130,11 +130,8 @@ def tune_ensemble(config: EnsembleConfig, out: Path, quiet: bool = False) -> Tun
         posts.append(choose_postprocess(*oof.image_masks(results[-1].counts, results[-1].threshold, reader.grids),
                                         folds))
     counts = np.array([r.counts for r in results], np.float64).T
-    task = get_task(sources.member_config.task, sources.member_config.data.root)
-    cases = task.cases_by_name(task.labelled_cases())
     per_image = {k: np.mean([r.held_out[k] for r in results], axis=0) for k in ("best_member", "tuned")}
-    groups = np.array([task.group(cases[name]) for name in names])  # hand-bone: both hands of a patient together
-    gain = paired_bootstrap(per_image["best_member"], per_image["tuned"], groups)
+    gain = paired_bootstrap(per_image["best_member"], per_image["tuned"], np.array(reader.groups))
     table_file = out.with_name(f"{out.stem}_cv.csv")
     write_table(table_file, members, results, posts)
     summary = {"oof_images": len(names), "folds": sorted(int(f) for f in np.unique(folds)),
