@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
 from pathlib import Path
 
 import common  # noqa: F401  (puts the project on sys.path)
@@ -29,10 +31,11 @@ def kfold_splits(data: Path, out: Path, k: int) -> Path:
     return splits
 
 
-def train_recipe(config: Path, data: Path, splits: Path, out: Path, k: int, overrides: list[str]) -> list[Path]:
-    """Every fold of one recipe trained (or continued) to the end; its fold folders."""
+def train_recipe(config: Path, data: Path, splits: Path, out: Path, folds: range | list[int],
+                 overrides: list[str]) -> list[Path]:
+    """The given folds of one recipe trained (or continued) to the end; their fold folders."""
     folders = []
-    for fold in range(k):
+    for fold in folds:
         folder = out / f"fold{fold}"
         folders.append(folder)
         if (folder / "state.json").is_file() and RunFolder(folder).state().oof_done:
@@ -41,6 +44,19 @@ def train_recipe(config: Path, data: Path, splits: Path, out: Path, k: int, over
         run("train-fold", "--config", config, "--fold", fold, *resume, "--set", f"data.root={data}",
             f"data.splits={splits}", f"run.dir={out}", "run.tensorboard=false", *overrides)
     return folders
+
+
+def held_out_root(splits: Path, data: Path, out: Path, fold: int) -> Path:
+    """Fold `fold`'s held-out train images (and their masks) as a Kvasir root of symlinks, for choosing TTA."""
+    root = out / f"fold{fold}_heldout"
+    if not root.is_dir():
+        cases = json.loads(splits.read_text())["folds"][fold]["val"]
+        for sub in ("images", "masks"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            for case in cases:
+                name = Path(case).name
+                os.symlink(data / sub / name, root / sub / name)
+    return root
 
 
 def training_minutes(folder: Path) -> float:

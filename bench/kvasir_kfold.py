@@ -29,7 +29,7 @@ TTAS = ("none", "hflip")
 def train_members(data: Path, out: Path, k: int, overrides: list[str]) -> dict[str, list[Path]]:
     """Recipe -> its fold folders, every fold trained (or continued) to the end."""
     splits = kfold_splits(data / "train", out, k)
-    return {recipe: train_recipe(ROOT / f"configs/kvasir/{recipe}.yaml", data / "train", splits, out / recipe, k,
+    return {recipe: train_recipe(ROOT / f"configs/kvasir/{recipe}.yaml", data / "train", splits, out / recipe, range(k),
                                  overrides) for recipe in RECIPES}
 
 

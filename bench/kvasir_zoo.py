@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from cli_steps import (
     ROOT,
     ensemble_config,
+    held_out_root,
     images_per_second,
     kfold_splits,
     run,
@@ -36,19 +36,6 @@ from models.run_folder import RunFolder
 
 ZOO = ROOT / "configs/kvasir/zoo"
 TTA_CANDIDATES = ("none", "hflip", "flips")
-
-
-def held_out_root(splits: Path, data: Path, out: Path, fold: int) -> Path:
-    """Fold `fold`'s held-out train images (and their masks) as a Kvasir root of symlinks, for choosing TTA."""
-    root = out / f"fold{fold}_heldout"
-    if not root.is_dir():
-        cases = json.loads(splits.read_text())["folds"][fold]["val"]
-        for sub in ("images", "masks"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-            for case in cases:
-                name = Path(case).name
-                os.symlink(data / sub / name, root / sub / name)
-    return root
 
 
 def preferred_tta(member: Path, splits: Path, data: Path, out: Path) -> tuple[str, dict[str, float]]:
@@ -130,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     data, out = Path(args.data).resolve(), Path(args.out).resolve()
     splits = kfold_splits(data / "train", out, args.k)
-    recipes = {r: train_recipe(ZOO / f"{r}.yaml", data / "train", splits, out / r, args.k, args.set)
+    recipes = {r: train_recipe(ZOO / f"{r}.yaml", data / "train", splits, out / r, range(args.k), args.set)
                for r in args.recipes}
     if args.train_only:
         return
