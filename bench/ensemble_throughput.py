@@ -21,13 +21,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from configs.files import RunState  # noqa: E402
 from configs.load import validate_config  # noqa: E402
 from configs.schema import EnsembleConfig, MemberConfig
 from data.handbone import CLASSES  # noqa: E402
 from data.synthetic import make_handbone  # noqa: E402
 from ensemble.run import run_ensemble  # noqa: E402
 from models import build_model  # noqa: E402
-from models.run_folder import RunFolder, RunState  # noqa: E402
+from models.run_folder import RunFolder  # noqa: E402
 
 MEMBERS = {
     "effisegnet_b0": {"name": "effisegnet-b0", "params": {"ch": 32}, "image_size": 256},

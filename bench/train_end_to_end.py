@@ -21,9 +21,10 @@ import torch
 from cpu_precision import train_step
 from train_throughput import IMAGES, prepare
 
+from configs.files import Fold, Splits
 from configs.load import load_config
 from configs.schema import MemberConfig
-from data.splits import Fold, Splits, write_splits
+from data.splits import write_splits
 from folds.engine import FoldTrainer
 from models.device import amp_dtype
 
@@ -35,7 +36,8 @@ RECIPES = ("configs/kvasir/zoo/budget30/lite2_unet_256.yaml", "configs/kvasir/zo
 def trainer(recipe: Path, data: Path, folder: Path) -> FoldTrainer:
     names = [f"images/{p.name}" for p in sorted((data / "images").iterdir())]
     splits = folder / "splits.json"  # an epoch trains on IMAGES images; 8 more are held out (never scored here)
-    write_splits(Splits("kvasir", "bench", 0, 1, [Fold(names[:IMAGES], names[IMAGES:])]), splits)
+    write_splits(Splits(task="kvasir", method="bench", seed=0, k=1,
+                        folds=[Fold(train=names[:IMAGES], val=names[IMAGES:])]), splits)
     config = load_config(recipe, MemberConfig, [f"data.root={data}", f"data.splits={splits}",
                                                 f"run.dir={folder / 'run'}", "run.tensorboard=false"])
     return FoldTrainer(config, 0, quiet=True)

@@ -23,10 +23,11 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models  # noqa: E402
+from configs.files import Fold, Splits  # noqa: E402
 from configs.load import load_config  # noqa: E402
 from configs.schema import MemberConfig
 from data.augment import normalize  # noqa: E402
-from data.splits import Fold, Splits, write_splits  # noqa: E402
+from data.splits import write_splits  # noqa: E402
 from data.synthetic import make_kvasir  # noqa: E402
 from folds.engine import FoldTrainer  # noqa: E402
 from models.losses import CombinedLoss  # noqa: E402
@@ -98,7 +99,7 @@ def engine(data: Path, folder: Path) -> FoldTrainer:
     """train-fold's own trainer (cache filled here), stepped epoch by epoch below."""
     names = [f"images/{p.name}" for p in sorted((data / "images").iterdir())]
     splits = folder / "splits.json"
-    write_splits(Splits("kvasir", "bench", 0, 1, [Fold(names, names[:8])]), splits)
+    write_splits(Splits(task="kvasir", method="bench", seed=0, k=1, folds=[Fold(train=names, val=names[:8])]), splits)
     config = load_config(ROOT / "configs/kvasir/effisegnet_b0.yaml", MemberConfig,
                          [f"data.root={data}", f"data.splits={splits}", f"run.dir={folder / 'run'}",
                           "run.tensorboard=false"])

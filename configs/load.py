@@ -77,10 +77,15 @@ def load_config(path: Path | str, schema: type[Config], overrides: list[str] = (
 
 
 def validate_config(raw: dict, schema: type[Config], source: str) -> Config:
+    return validated(raw, schema, f"config {source}")
+
+
+def validated(raw: object, schema: type[Config], prefix: str) -> Config:
+    """`raw` validated into `schema`; the first problem is one UserError: `prefix: key: message`."""
     try:
         return schema.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(top level)"
         message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
-        raise UserError(f"config {source}: {key}: {message}") from None
+        raise UserError(f"{prefix}: {key}: {message}") from None

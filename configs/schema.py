@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
 
 from names import (
     TTA,
@@ -31,6 +31,8 @@ class Strict(BaseModel):
 MAX_SIDE = 8192  # pixels: any input, crop, scaled input or OOF grid side a config may ask for
 MAX_TTA_SCALE = 4.0
 Scale = Annotated[float, Field(gt=0, le=MAX_TTA_SCALE)]
+Probability = Annotated[StrictFloat, Field(ge=0, le=1)]  # a number (never a string or a boolean) in [0, 1]
+DEFAULT_THRESHOLD = 0.5
 
 
 class PreprocessStep(Strict):
@@ -233,7 +235,7 @@ class EnsembleConfig(Strict):
     members: list[str | EnsembleMember] = Field(min_length=1)
     data: EnsembleData
     output: EnsembleOutput
-    thresholds: float | Path = 0.5
+    thresholds: Probability | Path = DEFAULT_THRESHOLD  # one for every class, or tune-thresholds' file
     weights: Path | None = None  # from tune-ensemble: per-class entry weights, thresholds, post-processing
     postprocess: dict[str, PostProcess] = {}  # by hand, per class name (a weights file's own replaces it)
     cache_dir: Path | None = None
@@ -242,13 +244,6 @@ class EnsembleConfig(Strict):
     amp: bool | None = None  # prediction in mixed precision; unset: each member's own train.amp
     amp_dtype: AmpDtype = AmpDtype.AUTO
     batch_size: int = Field(1, gt=0, le=4096)
-
-    @field_validator("thresholds")
-    @classmethod
-    def _probability(cls, value: float | Path) -> float | Path:
-        if isinstance(value, float) and not 0 <= value <= 1:
-            raise ValueError("a threshold must lie in [0, 1]")
-        return value
 
     def member_entries(self) -> list[EnsembleMember]:
         return [m if isinstance(m, EnsembleMember) else EnsembleMember(path=m) for m in self.members]

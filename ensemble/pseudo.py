@@ -2,7 +2,7 @@
 data root of its own), and a splits file that adds them to every fold's `train` list, never to `val`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from atomic import atomic_folder, claimable_folder
+from configs.files import Fold
 from configs.schema import EnsembleConfig
 from data import get_task
 from data.splits import read_splits, write_splits
@@ -73,7 +74,8 @@ def pseudo_label(config: EnsembleConfig, out: Path, splits: Path, min_confidence
                     labelled.append(f"{name}{ROOT_SEPARATOR}{task.write_label(case, masks, folder)}")
             bar.update(len(batch))
         earlier = f"{name}{ROOT_SEPARATOR}"  # a new round under the same name replaces the last one's labels
-        extended = replace(folds, folds=[replace(fold, train=[c for c in fold.train if not c.startswith(earlier)]
-                                                 + labelled) for fold in folds.folds])
+        extended = folds.model_copy(update={"folds": [
+            Fold(train=[c for c in fold.train if not c.startswith(earlier)] + labelled, val=fold.val)
+            for fold in folds.folds]})
         write_splits(extended, folder / SPLITS_FILE)
     return PseudoLabels(out, out / SPLITS_FILE, len(labelled), len(cases) - len(labelled))

@@ -2,7 +2,6 @@
 partial CSV and a sidecar `<csv>.shard.json`; `merge` joins the partials into the whole CSV."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -10,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import atomic
+from configs.files import ShardSidecar, read_model, write_model
 from errors import UserError
-from jsonfile import read_json
 from submit.submission import read_submission, write_submission
 from submit.validate import validate_rows
 
@@ -70,9 +69,8 @@ def write_sidecar(csv: Path, shard: Shard, task: str, classes: tuple[str, ...],
                   sizes: dict[str, tuple[int, int]]) -> None:
     """The partial CSV's identity: its shard, the task, and the whole image list with sizes, in the
     CSV's order (sorted relative paths; `sizes` is in that order)."""
-    atomic.write_text(sidecar_path(csv), json.dumps({
-        "shard": shard.index, "shards": shard.count, "task": task, "classes": list(classes),
-        "images": [[name, *size] for name, size in sizes.items()]}, indent=1))
+    write_model(sidecar_path(csv), ShardSidecar(shard=shard.index, shards=shard.count, task=task, classes=list(classes),
+                                                images=[(name, *size) for name, size in sizes.items()]))
 
 
 @dataclass(frozen=True)
@@ -86,14 +84,13 @@ class Partial:
     @classmethod
     def read(cls, csv: Path) -> Partial:
         path = sidecar_path(csv)
-        try:
-            raw = read_json(path)
-            sizes = {name: (int(h), int(w)) for name, h, w in raw["images"]}
-            return cls(csv, Shard(int(raw["shard"]), int(raw["shards"])), raw["task"], tuple(raw["classes"]), sizes)
-        except OSError:
-            raise UserError(f"{csv} has no {path.name} beside it: is it a shard of `ensemble --shard`?") from None
-        except (ValueError, KeyError, TypeError) as err:
-            raise UserError(f"bad shard sidecar {path}: {type(err).__name__}: {err}") from None
+        if not path.is_file():
+            raise UserError(f"{csv} has no {path.name} beside it: is it a shard of `ensemble --shard`?")
+        raw = read_model(path, ShardSidecar, "shard sidecar")
+        if raw.shard >= raw.shards:
+            raise UserError(f"bad shard sidecar {path}: shard {raw.shard} of {raw.shards}")
+        return cls(csv, Shard(raw.shard, raw.shards), raw.task, tuple(raw.classes),
+                   {name: (h, w) for name, h, w in raw.images})
 
     def same_job(self, other: Partial) -> bool:
         return (self.task, self.classes, self.sizes, self.shard.count) == (

@@ -5,29 +5,23 @@ from pathlib import Path
 
 import numpy as np
 
+from configs.files import Thresholds, read_model
+from configs.schema import DEFAULT_THRESHOLD
 from errors import UserError
 from evaluate.counts import COMPETITION_EPS
-from jsonfile import number, read_json
 
 CANDIDATES = np.round(np.arange(0.05, 0.96, 0.05), 2)
-DEFAULT = 0.5
 
 
 def resolve_thresholds(setting: float | Path, classes: tuple[str, ...]) -> np.ndarray:
     """A float for every class, or a thresholds.json file naming each class."""
     if isinstance(setting, (int, float)):
         return np.full(len(classes), float(setting), np.float32)
-    try:
-        table = read_json(setting)["thresholds"]
-        values = np.array([number(table[c]) for c in classes], np.float32)
-    except OSError:
-        raise UserError(f"cannot read thresholds file: {setting}") from None
-    except (ValueError, KeyError, TypeError) as err:
-        raise UserError(f"bad thresholds file {setting}: missing or bad entry {err}") from None
-    outside = [c for c, v in zip(classes, values) if not 0 <= v <= 1]
-    if outside:
-        raise UserError(f"bad thresholds file {setting}: the threshold of {outside[0]!r} is not in [0, 1]")
-    return values
+    table = read_model(setting, Thresholds, "thresholds file").thresholds
+    missing = [c for c in classes if c not in table]
+    if missing:
+        raise UserError(f"bad thresholds file {setting}: no threshold for class {missing[0]!r}")
+    return np.array([table[c] for c in classes], np.float32)
 
 
 def image_threshold_dice(probs: np.ndarray, truth: np.ndarray, image: np.ndarray | None, images: int,
@@ -55,7 +49,7 @@ def threshold_dice(probs: np.ndarray, truth: np.ndarray, candidates: np.ndarray 
 
 def best_candidates(mean_dice: np.ndarray) -> np.ndarray:
     """Index of the best candidate threshold along the last axis; the default unless another is better."""
-    default = int(np.flatnonzero(CANDIDATES == DEFAULT)[0])
+    default = int(np.flatnonzero(CANDIDATES == DEFAULT_THRESHOLD)[0])
     best = mean_dice.argmax(-1)
     better = np.take_along_axis(mean_dice, best[..., None], -1)[..., 0] > mean_dice[..., default] + 1e-12
     return np.where(better, best, default)

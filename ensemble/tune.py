@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,13 +14,14 @@ import numpy as np
 from tqdm import tqdm
 
 import atomic
-from configs.schema import EnsembleConfig
+from configs.files import Thresholds, write_model
+from configs.schema import DEFAULT_THRESHOLD, EnsembleConfig
 from data import get_task
 from ensemble.oof import Counts, OofReader, oof_sources
 from ensemble.postprocess import PostChoice, choose_postprocess
 from ensemble.postprocess import describe as describe_step
 from ensemble.selection import STRATEGIES, ClassResult, tune_class
-from ensemble.thresholds import CANDIDATES, DEFAULT, best_candidates, threshold_dice
+from ensemble.thresholds import CANDIDATES, best_candidates, threshold_dice
 from ensemble.vote import class_probabilities, grid_means
 from ensemble.weights import write_weights
 from errors import UserError
@@ -47,13 +47,11 @@ def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> P
             plane = class_probabilities(grids, truth.shape[1:], channel)
             total[channel] += threshold_dice(plane[None], truth[channel:channel + 1])[0]
     mean = total / len(names)
-    default = int(np.flatnonzero(CANDIDATES == DEFAULT)[0])
+    default = int(np.flatnonzero(CANDIDATES == DEFAULT_THRESHOLD)[0])
     best = best_candidates(mean)
-    result = {"thresholds": {c: float(CANDIDATES[b]) for c, b in zip(task.classes, best)},
-              "oof_images": len(names), "oof_dice_default": float(mean[:, default].mean()),
-              "oof_dice_tuned": float(mean[np.arange(len(best)), best].mean())}
-    atomic.write_text(out, json.dumps(result, indent=1))
-    return out
+    return write_model(out, Thresholds(
+        thresholds={c: float(CANDIDATES[b]) for c, b in zip(task.classes, best)}, oof_images=len(names),
+        oof_dice_default=float(mean[:, default].mean()), oof_dice_tuned=float(mean[np.arange(len(best)), best].mean())))
 
 
 @dataclass

@@ -10,17 +10,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from configs.files import Fold, RunState
 from configs.schema import MemberConfig
 from data import get_task
 from data.preprocess import build_preprocess
 from data.resample import shrink_probs
-from data.splits import Fold, read_splits
+from data.splits import read_splits
 from data.task import Task
 from errors import UserError
 from folds.resume import check_resume
 from folds.validation import ValidationSet
 from models.predictors import Predictor
-from models.run_folder import CURVES_FILE, LOG_FILE, MODEL_FILE, STATE_FILE, RunFolder, RunState
+from models.run_folder import CURVES_FILE, LOG_FILE, MODEL_FILE, STATE_FILE, RunFolder
 from plots import plot_curves
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from configs.files import RunState
 from errors import UserError
-from models.run_folder import RunFolder, RunState
+from models.run_folder import RunFolder
 
 MAY_CHANGE = ("data.root", "data.extra_roots", "data.splits", "data.cache", "data.workers", "train.device",
               "train.threads", "train.oof_size", "run.")

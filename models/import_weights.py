@@ -4,7 +4,6 @@ otherwise by module order and shape; written as safetensors in the target's name
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import timm
@@ -13,14 +12,13 @@ import torch.nn as nn
 from safetensors.torch import save_file
 
 import atomic
+from configs.files import WeightsSidecar, read_model, write_model
 from configs.schema import MemberConfig
 from errors import UserError
-from jsonfile import read_json
 from models import build_model
 from models.pretrained import read_state_dict, timm_backbones, update_with_file
 
 SIDECAR_SUFFIX = ".json"  # FILE.safetensors -> FILE.safetensors.json
-SIDECAR_KEYS = {"source", "sha256", "target", "model", "tensors", "mapping"}
 
 
 def sidecar_path(out: Path) -> Path:
@@ -32,11 +30,9 @@ def check_sidecar(path: Path) -> None:
     if not path.exists():
         return
     try:
-        earlier = read_json(path)
-    except (OSError, ValueError):
-        earlier = None
-    if not isinstance(earlier, dict) or set(earlier) != SIDECAR_KEYS:
-        raise UserError(f"--out: the sidecar {path} would replace a file import-weights did not write")
+        read_model(path, WeightsSidecar, "sidecar")
+    except UserError:
+        raise UserError(f"--out: the sidecar {path} would replace a file import-weights did not write") from None
 
 
 def import_targets(model: nn.Module) -> list[tuple[str, dict[str, torch.Tensor]]]:
@@ -92,7 +88,6 @@ def import_weights(source_path: Path, config: MemberConfig, out: Path) -> Path:
     with atomic.atomic_path(out) as tmp:
         save_file({name: source[mapping[name]].contiguous() for name in target}, str(tmp))
     sha256 = update_with_file(hashlib.sha256(), source_path).hexdigest()
-    record = {"source": str(source_path.resolve()), "sha256": sha256, "target": label,
-              "model": config.model.name, "tensors": len(mapping), "mapping": mapping}
-    atomic.write_text(sidecar, json.dumps(record, indent=1))
+    write_model(sidecar, WeightsSidecar(source=str(source_path.resolve()), sha256=sha256, target=label,
+                                        model=config.model.name, tensors=len(mapping), mapping=mapping))
     return out

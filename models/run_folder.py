@@ -8,19 +8,16 @@ import glob
 import io
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
-from pydantic import BaseModel, ConfigDict
 from safetensors.torch import load_file, save_file
 
 import atomic
-from configs.load import validate_config
-from configs.schema import MemberConfig
+from configs.files import RunState, read_model
 from errors import UserError
-from jsonfile import read_json
 
 MODEL_FILE, STATE_FILE, RESUME_FILE, LOG_FILE, CURVES_FILE, OOF_DIR, LOCK_FILE = (
     "model.safetensors", "state.json", "optimizer.pt", "log.csv", "curves.png", "oof", ".lock")
@@ -56,26 +53,6 @@ def read_oof(path: Path, mmap: bool = False) -> np.ndarray:
     if not isinstance(probs, np.ndarray) or probs.dtype.kind != "f" or probs.ndim != 3:
         raise UserError(f"OOF file {path} is not a CxHxW float array")
     return probs
-
-
-class RunState(BaseModel):
-    """`state.json`: what a run folder holds and how it was trained (one writer, one reader)."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-    config: MemberConfig
-    classes: list[str]
-    val_cases: list[str] = []
-    fold: int = 0
-    epoch: int = 0
-    best_epoch: int = 0  # -1: the SWA average
-    best_dice: float = -1.0
-    data_hash: str = ""
-    world_size: int = 1  # processes that trained it
-    precision: str = ""  # device type and autocast dtype it trains with, "cpu/bfloat16" ("": not recorded)
-    last_val_dice_per_class: list[float] | None = None
-    oof_done: bool = False
-    trainer: Literal["segzoo", "ultralytics"] = "segzoo"
 
 
 class RunFolder:
@@ -143,16 +120,9 @@ class RunFolder:
         atomic.write_text(self.path / STATE_FILE, state.model_dump_json(indent=1))
 
     def state(self) -> RunState:
-        path = self.path / STATE_FILE
-        try:
-            raw = read_json(path)
-        except OSError:
-            raise UserError(f"no {STATE_FILE} in {self.path}") from None
-        except ValueError:
-            raise UserError(f"{path} is not valid JSON (or holds NaN/Infinity)") from None
-        if not isinstance(raw, dict):
-            raise UserError(f"{path} must hold a JSON object")
-        return validate_config(raw, RunState, str(path))
+        if not (self.path / STATE_FILE).is_file():
+            raise UserError(f"no {STATE_FILE} in {self.path}")
+        return read_model(self.path / STATE_FILE, RunState, "run state")
 
     def check_classes(self, state: RunState, classes: tuple[str, ...]) -> None:
         if tuple(state.classes) != tuple(classes):

@@ -5,9 +5,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from configs.files import RunState
 from configs.schema import MemberConfig
 from data.augment import IMAGENET_MEAN, IMAGENET_STD
-from models.run_folder import RunFolder, RunState
+from models.run_folder import RunFolder
 
 
 class FixedLogits(nn.Module):

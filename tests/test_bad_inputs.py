@@ -187,7 +187,7 @@ CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
     ("train: splits file missing", lambda i: i.train(f"data.splits={i.work / 'none.json'}"), "cannot read splits file"),
     ("train: splits not JSON", lambda i: i.train(f"data.splits={corrupt(i.work / 'bad.json')}"), "bad splits file"),
     ("train: splits with an empty train list", lambda i: i.train(f"data.splits={edit_json(i.splits(), lambda raw: raw['folds'][0].update(train=[]))}"),
-     "empty train list"),
+     "folds.0.train: List should have at least 1 item"),
     ("train: splits naming a missing image", lambda i: i.train(f"data.splits={edit_json(i.splits(), lambda raw: raw['folds'][0]['val'].append('train/images/999.jpg'))}"),
      "train/images/999.jpg"),
     ("train: splits of another task", lambda i: i.train(f"data.splits={edit_json(i.splits(), lambda raw: raw.update(task='handbone'))}"),
@@ -215,7 +215,8 @@ CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
     ("ensemble: thresholds file without the class", lambda i: i.ensemble(
         f"thresholds={corrupt(i.work / 't.json', json.dumps({'thresholds': {'other': 0.5}}).encode())}"), "polyp"),
     ("ensemble: thresholds file value outside [0, 1]", lambda i: i.ensemble(
-        f"thresholds={corrupt(i.work / 't.json', json.dumps({'thresholds': {'polyp': -0.2}}).encode())}"), "not in [0, 1]"),
+        f"thresholds={corrupt(i.work / 't.json', json.dumps({'thresholds': {'polyp': -0.2}}).encode())}"),
+     "thresholds.polyp: Input should be greater than or equal to 0"),
     ("ensemble: cuda absent", lambda i: i.ensemble("device=cuda"), "device"),
     ("ensemble: output CSV names a folder", lambda i: i.ensemble(f"output.csv={(i.work / 'dir').mkdir() or i.work / 'dir'}"),
      "is a folder"),

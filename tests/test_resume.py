@@ -6,9 +6,9 @@ import pytest
 from pydantic.fields import FieldInfo
 
 from configs import schema
+from configs.files import RunState
 from data import get_task
 from data.splits import make_splits, write_splits
-from models.run_folder import RunState
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -179,7 +179,7 @@ def test_weights_file_of_other_members_or_bad_values_is_one_line(tuned, oof_runs
     other = dict(weights, members=[weights["members"][0]])
     negative = json.loads(json.dumps(weights))
     negative["weights"][task.classes[3]][weights["members"][0]] = -1
-    for label, document, message in (("other", other, "other members"), ("negative", negative, ">= 0")):
+    for label, document, message in (("other", other, "other members"), ("negative", negative, "Input should be greater than or equal to 0")):
         path = tmp_path / f"{label}.json"
         path.write_text(json.dumps(document))
         code, _, err = run_cli("--quiet", "ensemble", "--config", work / "ensemble.yaml", "--set", f"weights={path}",

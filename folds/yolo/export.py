@@ -8,8 +8,8 @@ import numpy as np
 import yaml
 
 import atomic
+from configs.files import Fold
 from data.images import write_image_atomic
-from data.splits import Fold
 from data.task import Task
 from errors import UserError
 

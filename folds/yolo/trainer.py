@@ -15,6 +15,7 @@ import torch
 import yaml
 
 import atomic
+from configs.files import RunState
 from configs.schema import MemberConfig
 from errors import UserError
 from folds.fold_run import FoldRun, finish_fold, open_fold, per_class_list
@@ -23,7 +24,7 @@ from folds.yolo.export import export_dataset
 from models import build_model
 from models.device import pick_device
 from models.predictors import build_predictor
-from models.run_folder import RunFolder, RunState
+from models.run_folder import RunFolder
 from models.yolo import offline_ultralytics, set_box_prior
 from names import OptimizerName, SchedulerName
 
