@@ -7,6 +7,7 @@ from pathlib import Path
 
 from atomic import refuse_input_as_output
 from commands import AddCommand, add_config
+from configs.load import config_files
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
@@ -17,6 +18,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     from models.distributed import is_main_process
 
     config = load_config(args.config, EnsembleConfig, args.set)
+    refuse_input_as_output(config.output.csv, config_files(args.config), "output.csv")
     shard = Shard.parse(args.shard) if args.shard else None
     csv = run_ensemble(config, quiet=args.quiet, shard=shard)
     if is_main_process():  # under torchrun, rank 0 alone reports
@@ -39,7 +41,7 @@ def cmd_tune_thresholds(args: argparse.Namespace) -> None:
     from ensemble.tune import tune_thresholds
 
     config = load_config(args.config, EnsembleConfig, args.set)
-    refuse_input_as_output(args.out, [args.config], "--out")
+    refuse_input_as_output(args.out, config_files(args.config), "--out")
     refuse_input_as_output(args.out, ensemble_inputs(config), "--out")
     print(tune_thresholds(config, Path(args.out), quiet=args.quiet))
 
@@ -51,7 +53,7 @@ def cmd_tune_ensemble(args: argparse.Namespace) -> None:
     from ensemble.tune import tune_ensemble
 
     config = load_config(args.config, EnsembleConfig, args.set)
-    refuse_input_as_output(args.out, [args.config], "--out")
+    refuse_input_as_output(args.out, config_files(args.config), "--out")
     refuse_input_as_output(args.out, ensemble_inputs(config), "--out")
     tuning = tune_ensemble(config, Path(args.out), quiet=args.quiet)
     print(tuning.table())
@@ -65,7 +67,7 @@ def cmd_pseudo_label(args: argparse.Namespace) -> None:
     from ensemble.pseudo import pseudo_label
 
     config = load_config(args.config, EnsembleConfig, args.set)
-    refuse_input_as_output(args.out, [args.config, args.splits], "--out")
+    refuse_input_as_output(args.out, [*config_files(args.config), args.splits], "--out")
     refuse_input_as_output(args.out, [*ensemble_inputs(config), config.data.root], "--out")
     labels = pseudo_label(config, Path(args.out), Path(args.splits), args.min_confidence, args.name, args.quiet)
     print(f"{labels.root}: {labels.labelled} test images labelled, {labels.dropped} below --min-confidence "

@@ -19,10 +19,12 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
+    from data import get_task
     from evaluate.compare import compare_csvs, comparison_table, write_comparisons
 
     if args.out:
-        refuse_input_as_output(args.out, args.csv, "--out")
+        task = get_task(args.task, args.data_root)
+        refuse_input_as_output(args.out, [*args.csv, *task.label_folders(task.labelled_cases())], "--out")
         atomic.check_target(Path(args.out))
     comparisons = compare_csvs(args.task, args.csv, args.data_root, args.resamples, args.seed, quiet=args.quiet)
     print(comparison_table(comparisons))

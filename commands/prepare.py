@@ -14,7 +14,9 @@ def cmd_split(args: argparse.Namespace) -> None:
     from data import get_task
     from data.splits import make_splits, write_splits
 
-    splits = make_splits(get_task(args.task, args.data_root), args.k, args.seed, args.method)
+    task = get_task(args.task, args.data_root)
+    refuse_input_as_output(args.out, task.label_folders(task.labelled_cases()), "--out")
+    splits = make_splits(task, args.k, args.seed, args.method)
     write_splits(splits, args.out)
     sizes = ", ".join(f"{len(f.train)}/{len(f.val)}" for f in splits.folds)
     print(f"{args.out}: {splits.method}, {len(splits.folds)} folds (train/val: {sizes})")
@@ -37,12 +39,12 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_import_weights(args: argparse.Namespace) -> None:
-    from configs.load import load_config
+    from configs.load import config_files, load_config
     from configs.schema import MemberConfig
     from models.import_weights import import_weights
 
     config = load_config(args.config, MemberConfig, args.set)
-    refuse_input_as_output(args.out, [args.weights, args.config], "--out")
+    refuse_input_as_output(args.out, [args.weights, *config_files(args.config)], "--out")
     print(import_weights(Path(args.weights), config, Path(args.out)))
 
 
@@ -67,5 +69,5 @@ def register(add: AddCommand) -> None:
                   "network or encoder; write safetensors and a JSON sidecar")
     weights.add_argument("--weights", required=True, help="source state dict (.safetensors or tensors-only torch file)")
     weights.add_argument("--config", required=True, help="the member config whose network receives them")
-    weights.add_argument("--out", required=True, help="FILE.safetensors (and FILE.json beside it)")
+    weights.add_argument("--out", required=True, help="FILE.safetensors (its sidecar: FILE.safetensors.json)")
     add_set(weights)

@@ -42,8 +42,8 @@ def merged(base: dict, own: dict) -> dict:
     return out
 
 
-def read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
-    """The YAML mapping of a config file with its `base` chain resolved."""
+def own_raw(path: Path) -> dict:
+    """The YAML mapping of one config file, its `base` key unresolved."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError:
@@ -56,15 +56,28 @@ def read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         raise UserError(f"config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise UserError(f"config {path} must be a mapping at the top level")
-    if BASE_KEY not in raw:
-        return raw
-    base = raw.pop(BASE_KEY)
-    if not isinstance(base, str):
+    if BASE_KEY in raw and not isinstance(raw[BASE_KEY], str):
         raise UserError(f"config {path}: {BASE_KEY}: name one config file")
-    base_path = (path.parent / base).resolve()
-    if base_path in seen:
-        raise UserError(f"config {path}: {BASE_KEY}: {base} extends itself")
-    return merged(read_raw(base_path, (*seen, path.resolve())), raw)
+    return raw
+
+
+def config_files(path: Path | str, seen: tuple[Path, ...] = ()) -> list[Path]:
+    """The config file and every file its `base` chain reads: inputs no output may replace."""
+    path = Path(path)
+    if path.resolve() in seen:
+        raise UserError(f"config {seen[-1]}: {BASE_KEY}: {path} extends itself")
+    base = own_raw(path).get(BASE_KEY)
+    return [path] if base is None else [path, *config_files(path.parent / base, (*seen, path.resolve()))]
+
+
+def read_raw(path: Path) -> dict:
+    """The YAML mapping of a config file with its `base` chain resolved (each file over the one it names)."""
+    raw: dict = {}
+    for file in reversed(config_files(path)):
+        own = own_raw(file)
+        own.pop(BASE_KEY, None)
+        raw = merged(raw, own)
+    return raw
 
 
 def load_config(path: Path | str, schema: type[Config], overrides: list[str] = ()) -> Config:

@@ -140,7 +140,7 @@ class TrainConfig(Strict):
     batch_size: int = Field(8, gt=0, le=65536)
     accumulate: int = Field(1, gt=0, le=65536)
     val_every: int = Field(1, gt=0, le=100000)
-    swa_start: int | None = Field(None, ge=0)
+    swa_start: int | None = Field(None, ge=0, le=100000)
     swa_lr: float | None = Field(None, gt=0, le=10)
     # an exponential moving average of the weights, updated every optimiser step; validated, kept as the best
     # checkpoint and used for OOF in place of the raw weights (e.g. 0.999; unset: off)

@@ -51,7 +51,7 @@ class KvasirTask(Task):
         self.cases_by_name(cases)
         return cases
 
-    def mask_path(self, case: str) -> Path:
+    def label_path(self, case: str) -> Path:
         image = self.root / case
         for candidate in sorted((image.parent.parent / "masks").glob(image.stem + ".*")):
             if candidate.suffix.lower() in IMAGE_SUFFIXES:
@@ -59,7 +59,7 @@ class KvasirTask(Task):
         raise UserError(f"image without mask: {image}")
 
     def read_mask(self, case: str) -> np.ndarray:
-        mask = read_binary_mask(self.mask_path(case))
+        mask = read_binary_mask(self.label_path(case))
         self.check_mask_size(case, mask.shape)
         return mask[None]
 
@@ -72,13 +72,13 @@ class KvasirTask(Task):
         return f"images/{name}"
 
     def check_case(self, case: str) -> None:
-        self.check_mask_size(case, image_size(self.mask_path(case), "mask"))
+        self.check_mask_size(case, image_size(self.label_path(case), "mask"))
 
     def check_mask_size(self, case: str, mask_shape: tuple[int, ...]) -> None:
         """The mask must cover its image as shown (both EXIF-oriented): a resized or foreign mask is refused."""
         height, width = image_size(self.root / case)
         if tuple(mask_shape) != (height, width):
-            raise UserError(f"mask {self.mask_path(case)} is {mask_shape[1]}x{mask_shape[0]} but its image "
+            raise UserError(f"mask {self.label_path(case)} is {mask_shape[1]}x{mask_shape[0]} but its image "
                             f"{self.root / case} is {width}x{height}")
 
     def release_split(self) -> tuple[list[str], list[str]]:

@@ -41,9 +41,17 @@ class Task(ABC):
     def write_label(self, case: str, masks: np.ndarray, root: Path) -> str:
         """Write a case's image with CxHxW `masks` as a labelled case of this layout under `root`; its case there."""
 
+    @abstractmethod
+    def label_path(self, case: str) -> Path:
+        """The label file (mask or polygons) of a labelled case."""
+
     def path(self, case: str) -> Path:
         """The image file of a case."""
         return self.root / case
+
+    def label_folders(self, cases: list[str]) -> list[Path]:
+        """The folders holding these labelled cases' images and labels: no output may be written among them."""
+        return sorted({file.parent for case in cases for file in (self.path(case), self.label_path(case))})
 
     def read_image(self, case: str) -> np.ndarray:
         """HxWx3 uint8 RGB image of a case (labelled or test), through the task's preprocessing."""
@@ -116,6 +124,10 @@ class JoinedTask(Task):
     def path(self, case: str) -> Path:
         task, inner = self.part(case)
         return task.path(inner)
+
+    def label_path(self, case: str) -> Path:
+        task, inner = self.part(case)
+        return task.label_path(inner)
 
     def read_image(self, case: str) -> np.ndarray:
         task, inner = self.part(case)
