@@ -78,7 +78,7 @@ def joined_root(out: Path, roots: list[Path]) -> Path:
 
 def variant_row(name: str, folders: list[Path], csv_path: Path, root: Path) -> dict:
     score = score_csv("kvasir", csv_path, root, quiet=True)
-    return {"variant": name, "held_out_images": len(score.dice), "held_out_dice": round(score.mean_dice, 4),
+    return {"variant": name, "held_out_images": score.images, "held_out_dice": round(score.mean_dice, 4),
             "minutes_per_fold": round(sum(map(training_minutes, folders)) / len(folders), 1),
             "images_per_s": round(sorted(map(images_per_second, folders))[len(folders) // 2], 2)}
 

@@ -142,7 +142,10 @@ def test_bounded_oof_tunes_the_thresholds_of_full_size_oof(swin_run, hands, hand
             scores.append((2 * tp + 1e-4) / (pred.sum((1, 2)) + truth.sum((1, 2)) + 1e-4))
         return float(np.mean(scores))
 
-    # This tiny model's Dice-versus-threshold curves are flat, so where the chosen thresholds differ
-    # (about half the classes here, most by one 0.05 step) the Dice they give must not.
-    assert full_size_dice(tuned["bounded"]["thresholds"]) == pytest.approx(
-        full_size_dice(tuned["full"]["thresholds"]), abs=0.005)
+    # Thresholds tuned on the bounded OOF, scored on the full-size OOF: as good as those tuned there (within
+    # 0.005; measured 0.213 against 0.216), and better than any one threshold for every class (best 0.182 at 0.7,
+    # 0.025 at 0.05): the curves are far from flat, so the tolerance is tight.
+    bounded_dice = full_size_dice(tuned["bounded"]["thresholds"])
+    assert bounded_dice == pytest.approx(full_size_dice(tuned["full"]["thresholds"]), abs=0.005)
+    uniform = [full_size_dice({c: t for c in task.classes}) for t in (0.05, 0.3, 0.5, 0.7, 0.95)]
+    assert bounded_dice > max(uniform) + 0.01 and max(uniform) - min(uniform) > 0.1

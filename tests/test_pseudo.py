@@ -4,15 +4,14 @@ extra data root; --min-confidence drops by the documented confidence."""
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 
 from data import get_task
 from data.splits import make_splits, write_splits
-from tests.stubs import make_conv_run, make_stub_run
-from tests.test_ensemble import reference_probs
+from tests.stubs import FixedLogits, make_conv_run, make_run, make_stub_run
 from tests.test_shards import ensemble_argv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,20 +91,26 @@ def test_train_fold_trains_on_the_pseudo_root_beside_the_real_one(labelled, kvas
     assert code == 2 and "data.extra_roots" in err  # the splits name the pseudo root; the config must too
 
 
-def test_min_confidence_drops_images_below_the_documented_confidence(kvasir_root, tmp_path, run_cli):
+def test_min_confidence_is_the_sureness_near_the_predicted_mask_not_over_the_whole_image(kvasir_root, tmp_path,
+                                                                                         run_cli):
+    """A member whose map is known: p = 0.9 on a 10 x 10 square, 0.1 in a 6-pixel band around it (wider than
+    the 3-pixel neighbourhood at 64 px), 0.45 everywhere else. Near the mask max(p, 1 - p) is 0.9 exactly;
+    over the whole image it would be about 0.6. So --min-confidence 0.899 keeps every image, 0.901 none."""
     root = kvasir_root / "test"
-    task = get_task("kvasir", root)
-    model = make_stub_run(tmp_path / "m" / "fold0", "kvasir", task.classes, size=32, seed=2)
+    probs = np.full((64, 64), 0.45)
+    probs[4:26, 4:26] = 0.1
+    probs[10:20, 10:20] = 0.9
+    model = FixedLogits(1, 64)
+    model.logits.copy_(torch.from_numpy(np.log(probs / (1 - probs))).float()[None])
+    make_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), model, "stub-fixed", {"size": 64, "seed": 0}, 64)
     splits = tmp_path / "splits.json"
     write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
-    probs = reference_probs(model, (64, 64))[0]  # the stub ignores its input: every image scores the same
-    near = cv2.dilate((probs > 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) > 0
-    confidence = np.maximum(probs, 1 - probs)[near].mean()
-    for offset, kept in ((-1e-3, len(task.test_images())), (1e-3, 0)):
-        out = tmp_path / f"pseudo{offset}"
+    for threshold, kept in ((0.899, len(get_task("kvasir", root).test_images())), (0.901, 0)):
+        out = tmp_path / f"pseudo{threshold}"
         code, stdout, err = run_cli("--quiet", "pseudo-label", "--config", ROOT / "configs/ensemble/kvasir.yaml",
-                                    "--set", f"members=[{tmp_path / 'm' / 'fold0'}]", f"data.root={root}",
-                                    "--out", out, "--splits", splits, "--min-confidence", str(confidence + offset))
+                                    "--set", f"members=[{{path: {tmp_path / 'm' / 'fold0'}, tta: none}}]",
+                                    f"data.root={root}", "--out", out, "--splits", splits,
+                                    "--min-confidence", str(threshold))
         assert code == 0, err
         assert f": {kept} test images labelled" in stdout
 
