@@ -12,7 +12,6 @@ from names import (
     AmpDtype,
     Inference,
     LossTerm,
-    ModelFamily,
     OptimizerName,
     PostStep,
     Sampling,
@@ -78,12 +77,6 @@ class ModelConfig(Strict):
     # yolov8-seg from random init: the boxes it starts with, in strides from the anchor to each side (ultralytics
     # starts at 7.5, far larger than small objects at small input sizes, whose assignments then carry no signal)
     box_prior: float | None = Field(None, gt=0, lt=7.5)
-
-    @model_validator(mode="after")
-    def _ultralytics_keys_need_yolo(self) -> ModelConfig:
-        if self.name != ModelFamily.YOLOV8_SEG and (self.trainer_args or self.box_prior is not None):
-            raise ValueError(f"trainer_args and box_prior are yolov8-seg keys; {self.name} trains in our engine")
-        return self
 
 
 class AugmentConfig(Strict):
@@ -193,12 +186,6 @@ class MemberConfig(Strict):
         if self.data.sampling == Sampling.CROPS and self.model.inference != Inference.SLIDING_WINDOW:
             raise ValueError("data.sampling: crops trains at native scale, so it needs model.inference: "
                              "sliding_window")
-        return self
-
-    @model_validator(mode="after")
-    def _yolo_keeps_its_own_ema(self) -> MemberConfig:
-        if self.model.name == ModelFamily.YOLOV8_SEG and self.train.ema_decay is not None:
-            raise ValueError("train.ema_decay: yolov8-seg trains in ultralytics, which always keeps its own EMA")
         return self
 
 

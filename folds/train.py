@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from configs.schema import MemberConfig
-from names import ModelFamily
+from models import check_family_keys, family
 
 
 @dataclass(frozen=True)
@@ -17,13 +17,23 @@ class FoldResult:
 
 
 def train_fold(config: MemberConfig, fold: int, resume: bool = False, quiet: bool = False) -> FoldResult:
-    """Train `config` on fold `fold`, resuming from the last finished epoch if asked."""
-    if config.model.name == ModelFamily.YOLOV8_SEG:
-        from folds.yolo.trainer import train_yolo_fold
+    """Train `config` on fold `fold` with its family's trainer, resuming from the last finished epoch if asked."""
+    check_family_keys(config)
+    return TRAINERS[family(config.model.name).trainer](config, fold, resume, quiet)
 
-        state = train_yolo_fold(config, fold, resume, quiet)
-        return FoldResult(Path(config.run.dir) / f"fold{fold}", state.best_dice, state.best_epoch)
+
+def in_our_engine(config: MemberConfig, fold: int, resume: bool, quiet: bool) -> FoldResult:
     from folds.engine import train_torch_fold
 
     trainer, is_main = train_torch_fold(config, fold, resume, quiet)
     return FoldResult(trainer.run.path, trainer.best_dice, trainer.best_epoch, is_main)
+
+
+def in_ultralytics(config: MemberConfig, fold: int, resume: bool, quiet: bool) -> FoldResult:
+    from folds.yolo.trainer import train_yolo_fold
+
+    state = train_yolo_fold(config, fold, resume, quiet)
+    return FoldResult(Path(config.run.dir) / f"fold{fold}", state.best_dice, state.best_epoch)
+
+
+TRAINERS = {"segzoo": in_our_engine, "ultralytics": in_ultralytics}  # Family.trainer -> how it trains

@@ -13,9 +13,9 @@ from data.augment import normalize
 from data.resample import rescale_image, resize_image
 from errors import UserError
 from models.device import amp_dtype, autocast
+from models.registry import family
 from models.tta import VIEWS, TestTimeAugmentation, scaled_size
-from models.yolo import YoloPredictor
-from names import TTA, Inference, ModelFamily
+from names import TTA, Inference
 
 STITCH_ON_DEVICE_MAX_PIXELS = 1024 * 1024  # larger images are stitched on the CPU, not in GPU memory
 
@@ -116,12 +116,13 @@ def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device
     (`model.tta`, `model.tta_scales`) unless `tta` / `tta_scales` say otherwise, and its own mixed precision
     (`train.amp`) unless `precision` says otherwise. Validation and the ensemble both build it here."""
     train, options = config.train, config.model
+    own_predictor = family(options.name).predictor
     if precision == "member":
         precision = amp_dtype(device, train.amp, train.amp_dtype)
 
     def at_size(size: int) -> Predictor:
-        if options.name == ModelFamily.YOLOV8_SEG:
-            return YoloPredictor(model, size, device, precision)
+        if own_predictor is not None:
+            return own_predictor(model, size, device, precision)
         if options.inference == Inference.SLIDING_WINDOW:
             return SlidingWindowPredictor(model, size, device, options.overlap, options.sw_batch_size, precision)
         return ResizePredictor(model, size, device, precision, train.channels_last)
@@ -132,7 +133,7 @@ def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device
     if views == VIEWS[TTA.NONE] and scales == (1.0,):
         return predictor
 
-    rescales_image = options.inference == Inference.SLIDING_WINDOW and options.name != ModelFamily.YOLOV8_SEG
+    rescales_image = options.inference == Inference.SLIDING_WINDOW and own_predictor is None
     if not rescales_image:
         check_scaled_sizes(size, scales)
 

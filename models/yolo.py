@@ -19,6 +19,7 @@ from models.registry import register
 from names import ModelFamily
 
 SCALES = ("n", "s", "m", "l", "x")
+DEFAULT_SCALE = "n"
 PAD_VALUE = 114  # ultralytics' letterbox grey
 MIN_CONFIDENCE = 0.001  # keep almost every instance: the vote, not YOLO, decides
 NMS_IOU = 0.7  # ultralytics' default for prediction
@@ -35,8 +36,19 @@ def offline_ultralytics(config_dir: Path | None = None) -> None:
         os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
 
 
-@register(ModelFamily.YOLOV8_SEG)
-def yolov8_seg(num_classes: int = 1, scale: str = "n", pretrained: bool = False):
+def yolo_predictor(model: nn.Module, image_size: int, device: torch.device, precision: torch.dtype | None):
+    return YoloPredictor(model, image_size, device, precision)
+
+
+def scale_of(params: dict) -> str:
+    """The YOLOv8 size letter a member's `model.params` asks for."""
+    return params.get("scale", DEFAULT_SCALE)
+
+
+@register(ModelFamily.YOLOV8_SEG, trainer="ultralytics", predictor=yolo_predictor,
+          own_keys=("model.trainer_args", "model.box_prior"),
+          refuses={"train.ema_decay": "yolov8-seg trains in ultralytics, which always keeps its own EMA"})
+def yolov8_seg(num_classes: int = 1, scale: str = DEFAULT_SCALE, pretrained: bool = False):
     if scale not in SCALES:
         raise UserError(f"yolov8-seg scale {scale!r} is not one of {', '.join(SCALES)}")
     if pretrained:

@@ -167,7 +167,8 @@ CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
     ("train: unknown loss", lambda i: i.train("train.loss={hinge: 1}"), "unknown loss term 'hinge'"),
     ("train: crops without sliding window", lambda i: i.train("data.sampling=crops"), "sliding_window"),
     ("train: negative learning rate", lambda i: i.train("optim.lr=-1"), "optim.lr"),
-    ("train: yolo key on a torch member", lambda i: i.train("model.box_prior=0.5"), "box_prior are yolov8-seg keys"),
+    ("train: yolo key on a torch member", lambda i: i.train("model.box_prior=0.5"),
+     "model.box_prior: a yolov8-seg key; effisegnet-b0 does not read it"),
     ("train: box prior past ultralytics' start", lambda i: i.train("model.name=yolov8-seg", "model.box_prior=8"),
      "model.box_prior"),
     # train-fold: model options the libraries reject, devices

@@ -6,7 +6,9 @@ import torch
 from safetensors.torch import load_file
 
 import folds.engine as engine
+from errors import UserError
 from folds.loggers import MetricLoggers
+from folds.train import train_fold
 from tests.test_engine import log_rows, member, straight_and_resumed
 
 DECAY = 0.5  # far from 1, so every step shows in the average
@@ -47,5 +49,9 @@ def test_ema_survives_a_kill_and_resume_bit_for_bit(kvasir_root, tmp_path, monke
 
 
 def test_yolo_members_keep_ultralytics_own_ema(kvasir_root, tmp_path):
-    with pytest.raises(Exception, match="train.ema_decay"):
-        member("kvasir", kvasir_root, tmp_path, "model.name=yolov8-seg", "model.params={}", "train.ema_decay=0.9")
+    """The family refuses the key before any work: no run folder appears."""
+    config = member("kvasir", kvasir_root, tmp_path, "model.name=yolov8-seg", "model.params={}",
+                    "train.ema_decay=0.9")
+    with pytest.raises(UserError, match="train.ema_decay: yolov8-seg trains in ultralytics"):
+        train_fold(config, fold=0, quiet=True)
+    assert not (tmp_path / "run").exists()

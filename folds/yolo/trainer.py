@@ -25,7 +25,7 @@ from models import build_model
 from models.device import pick_device
 from models.predictors import build_predictor
 from models.run_folder import RunFolder
-from models.yolo import offline_ultralytics, set_box_prior
+from models.yolo import offline_ultralytics, scale_of, set_box_prior
 from names import OptimizerName, SchedulerName
 
 ULTRALYTICS_DIR = "ultralytics"  # inside the run folder: its checkpoints, results.csv and settings
@@ -125,8 +125,7 @@ def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) 
     fold_run = open_fold(config, fold, resume)
     run, task, split = fold_run.run, fold_run.task, fold_run.split
     last = run.path / ULTRALYTICS_DIR / "weights" / "last.pt"
-    if resume and not (fold_run.resuming and last.is_file()):
-        raise UserError(f"cannot resume {run.path}: no ultralytics checkpoint {last}")
+    resume = fold_run.resuming and last.is_file()  # --resume without a checkpoint starts afresh, as in our engine
     device = pick_device(config.train.device, key="train.device")
     offline_ultralytics(run.path / ULTRALYTICS_DIR / "settings")
     check_trainer_args(config.model.trainer_args)
@@ -154,8 +153,7 @@ def train_locked(config: MemberConfig, fold_run: FoldRun, resume: bool, argument
             yolo = YOLO(str(last), task="segment")  # our own checkpoint from the interrupted run
             yolo.train(resume=True, **{k: arguments[k] for k in ("data", "device", "workers", "verbose")})
         else:
-            scale = config.model.params.get("scale", "n")
-            yolo = YOLO(f"yolov8{scale}-seg.yaml", task="segment")
+            yolo = YOLO(f"yolov8{scale_of(config.model.params)}-seg.yaml", task="segment")
             yolo.add_callback("on_train_epoch_end", lambda trainer: atomic.keep(run.path))  # resumable from here
             change = initial_change(config, len(task.classes))
             if change is not None:
