@@ -42,11 +42,6 @@ def image_threshold_dice(probs: np.ndarray, truth: np.ndarray, image: np.ndarray
     return (2 * tp + COMPETITION_EPS) / (2 * tp + fp + fn + COMPETITION_EPS)
 
 
-def threshold_dice(probs: np.ndarray, truth: np.ndarray, candidates: np.ndarray = CANDIDATES) -> np.ndarray:
-    """(C, T) competition Dice of one image's `probs > t` for every class and candidate threshold t."""
-    return np.stack([image_threshold_dice(p.ravel(), t.ravel(), None, 1, candidates)[0] for p, t in zip(probs, truth)])
-
-
 def best_candidates(mean_dice: np.ndarray) -> np.ndarray:
     """Index of the best candidate threshold along the last axis; the default unless another is better."""
     default = int(np.flatnonzero(CANDIDATES == DEFAULT_THRESHOLD)[0])

@@ -16,41 +16,31 @@ from tqdm import tqdm
 import atomic
 from configs.files import Thresholds, write_model
 from configs.schema import DEFAULT_THRESHOLD, EnsembleConfig
-from data import get_task
 from ensemble.oof import Counts, OofReader, oof_sources
 from ensemble.postprocess import PostChoice, choose_postprocess
 from ensemble.postprocess import describe as describe_step
 from ensemble.selection import STRATEGIES, ClassResult, tune_class
-from ensemble.thresholds import CANDIDATES, best_candidates, threshold_dice
-from ensemble.vote import class_probabilities, grid_means
+from ensemble.thresholds import CANDIDATES, best_candidates
 from ensemble.weights import write_weights
 from errors import UserError
 from evaluate.bootstrap import Paired, paired_bootstrap
-from models.run_folder import read_oof, run_label
+from models.run_folder import run_label
 from names import PostStep
 
 
 def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> Path:
-    """Pick per class the threshold maximising the ensemble's mean OOF Dice; write thresholds.json.
-
-    OOF files sit on grids of at most `train.oof_size`; each class plane is resampled to the image's
-    size one at a time."""
+    """Pick per class the threshold maximising the weighted vote's mean OOF Dice; write thresholds.json.
+    Scored as tune-ensemble scores: on each image's OOF grid, the truth resampled there."""
     sources = oof_sources(config)
     names = sources.common_names()
-    task = get_task(sources.member_config.task, sources.member_config.data.root)
-    cases = task.cases_by_name(task.labelled_cases())
-    total = np.zeros((len(task.classes), len(CANDIDATES)))
-    for name in tqdm(names, desc="oof", unit="img", disable=quiet):
-        truth = task.read_mask(cases[name])
-        grids = grid_means([(read_oof(t[name]), w) for t, w in zip(sources.tables, sources.weights)])
-        for channel in range(len(task.classes)):  # one full-size class plane at a time
-            plane = class_probabilities(grids, truth.shape[1:], channel)
-            total[channel] += threshold_dice(plane[None], truth[channel:channel + 1])[0]
-    mean = total / len(names)
+    reader = OofReader(sources, names, quiet)
+    weights = tuple(sources.weights)
+    mean = np.stack([reader.read_class(channel).dice(weights).mean(0)
+                     for channel in tqdm(range(len(reader.classes)), desc="thresholds", unit="class", disable=quiet)])
     default = int(np.flatnonzero(CANDIDATES == DEFAULT_THRESHOLD)[0])
     best = best_candidates(mean)
     return write_model(out, Thresholds(
-        thresholds={c: float(CANDIDATES[b]) for c, b in zip(task.classes, best)}, oof_images=len(names),
+        thresholds={c: float(CANDIDATES[b]) for c, b in zip(reader.classes, best)}, oof_images=len(names),
         oof_dice_default=float(mean[:, default].mean()), oof_dice_tuned=float(mean[np.arange(len(best)), best].mean())))
 
 

@@ -12,7 +12,7 @@ from configs.schema import EnsembleConfig
 from data import get_task
 from ensemble.hard_vote import hard_vote_csvs
 from ensemble.run import run_ensemble
-from ensemble.thresholds import CANDIDATES, threshold_dice
+from ensemble.thresholds import CANDIDATES, image_threshold_dice
 from submit.rle import decode
 from submit.submission import read_submission, write_submission
 from tests.stubs import local_conv_probs, make_conv_run, make_stub_run
@@ -129,11 +129,13 @@ def test_sliding_window_member_equals_the_full_image_prediction_of_a_local_funct
 
 
 def test_threshold_dice_matches_brute_force():
+    """Three images' pixels concatenated, each image's Dice at every candidate threshold."""
     rng = np.random.default_rng(0)
     probs = rng.random((3, 20, 20)).astype(np.float32)
     probs[0, 0, :5] = 0.5  # exact ties with a candidate: "> t" must exclude them
     truth = rng.random((3, 20, 20)) > 0.6
-    table = threshold_dice(probs, truth)
+    image = np.repeat(np.arange(3), 400)
+    table = image_threshold_dice(probs.ravel(), truth.ravel(), image, 3)
     for c in range(3):
         for j, t in enumerate(CANDIDATES):
             pred = probs[c] > t
