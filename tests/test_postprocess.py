@@ -12,6 +12,7 @@ from scipy import ndimage
 from configs.schema import PostProcess
 from data import get_task
 from data.splits import make_splits
+from ensemble.postprocess import choose_postprocess
 from ensemble.run import run_ensemble
 from evaluate.counts import COMPETITION_EPS
 from models.run_folder import RunFolder
@@ -137,3 +138,29 @@ def test_fill_holes_fills_a_ring_and_leaves_a_bay_open(dtype):
     expected[4, 4] = True
     np.testing.assert_array_equal(filled, expected)
     np.testing.assert_array_equal(filled, ndimage.binary_fill_holes(mask))
+
+
+def rectangles(*boxes: tuple[int, int, int, int]) -> np.ndarray:
+    """A 64 x 64 mask of (top, left, height, width) rectangles."""
+    mask = np.zeros((64, 64), bool)
+    for top, left, height, width in boxes:
+        mask[top:top + height, left:left + width] = True
+    return mask
+
+
+def test_each_fold_is_scored_with_sizes_taken_from_the_other_folds_only():
+    """Fold 0: two 200-px bones and a 60-px false speck; fold 1: two 90-px bones and a 10-px speck. Chosen on
+    fold 0 alone, remove_small's candidate sizes (shares of its median largest component, 200 px) are 10, 20,
+    50 and 100 px; only 100 removes the speck, and it also removes fold 1's 90-px bones: Dice ~0 there. Had
+    fold 1's own masks entered the sizes (median 145 px), 72.5 px would have won and kept them (Dice 1). Fold 0
+    is scored with fold 1's choice (22.5 px, which keeps the 60-px speck): 800 / 860."""
+    a_truth, b_truth = rectangles((2, 2, 10, 20), (30, 30, 10, 20)), rectangles((2, 2, 9, 10), (30, 30, 9, 10))
+    a_mask, b_mask = a_truth | rectangles((50, 50, 6, 10)), b_truth | rectangles((50, 50, 2, 5))
+    choice = choose_postprocess([a_mask, a_mask, b_mask, b_mask], [a_truth, a_truth, b_truth, b_truth],
+                                np.array([0, 0, 1, 1]))
+    def dice(twice_tp: int, fp_fn: int) -> float:
+        return (twice_tp + COMPETITION_EPS) / (twice_tp + fp_fn + COMPETITION_EPS)
+
+    assert choice.cv_with == pytest.approx((2 * dice(800, 60) + 2 * dice(0, 180)) / 4, abs=1e-12)
+    assert choice.cv_without == pytest.approx((2 * dice(800, 60) + 2 * dice(360, 10)) / 4, abs=1e-12)
+    assert choice.step == PostProcess()  # the cross-validated Dice fell: no step is kept
