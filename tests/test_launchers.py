@@ -3,6 +3,7 @@ process writes; `--shard auto` takes a SLURM array task's shard; a failed rank f
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,37 @@ def test_shard_auto_through_the_cli_writes_that_shard(member_for, tmp_path, run_
     assert code == 0, err
     assert (tmp_path / "auto.csv").read_bytes() == (tmp_path / "hand.csv").read_bytes()
     assert '"shard": 1' in (tmp_path / "auto.csv.shard.json").read_text()
+
+
+def test_a_rank_0_failure_while_merging_ends_every_rank_at_once_with_no_csv(member_for, tmp_path):
+    """Rank 0's merge raises (injected by a launcher script that wraps the CLI): rank 0 says why, rank 1 says
+    that rank 0 failed instead of waiting at the barrier for torchrun's timeout, and no CSV, mask or partial
+    is left."""
+    member, data_root = member_for("kvasir")
+    out = tmp_path / "out"
+    out.mkdir()
+    launcher = tmp_path / "broken_merge.py"
+    launcher.write_text(f"""import sys
+sys.path.insert(0, {str(ROOT)!r})
+import ensemble.torchrun
+from errors import UserError
+
+def broken_merge(*args, **kwargs):
+    raise UserError("the merge broke on purpose")
+
+ensemble.torchrun.merge_shards = broken_merge
+from cli import main
+sys.exit(main(sys.argv[1:]))
+""")
+    before = listing(tmp_path)
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                             "127.0.0.1", "--master_port", str(free_port()), str(launcher),
+                             *ensemble_argv("kvasir", member, data_root, out / "sub.csv")],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT, env={**os.environ,
+                                                                                       "OMP_NUM_THREADS": "1"})
+    assert result.returncode != 0
+    assert "the merge broke on purpose" in result.stderr  # rank 0's own line
+    assert "torchrun rank 0 failed while merging" in result.stderr  # rank 1's line
+    assert time.monotonic() - started < 120  # not torchrun's or gloo's timeout (minutes)
+    assert listing(tmp_path) == before
