@@ -94,8 +94,11 @@ class HandBoneTask(Task):
         self.cases_by_name(cases)
         return cases
 
+    def test_folder(self) -> Path:
+        return self.root / "test" / "DCM" if (self.root / "test" / "DCM").is_dir() else self.root
+
     def test_images(self) -> list[str]:
-        folder = self.root / "test" / "DCM" if (self.root / "test" / "DCM").is_dir() else self.root
+        folder = self.test_folder()
         cases = require_nonempty([self._case(p) for p in list_images(folder, (".png",))], folder)
         self.cases_by_name(cases)
         return cases

@@ -45,8 +45,11 @@ class KvasirTask(Task):
             cases += [p.relative_to(self.root).as_posix() for p in images]
         return require_nonempty(sorted(cases), self.root)
 
+    def test_folder(self) -> Path:
+        return self.root / "images" if (self.root / "images").is_dir() else self.root
+
     def test_images(self) -> list[str]:
-        folder = self.root / "images" if (self.root / "images").is_dir() else self.root
+        folder = self.test_folder()
         cases = require_nonempty([p.relative_to(self.root).as_posix() for p in list_images(folder)], folder)
         self.cases_by_name(cases)
         return cases

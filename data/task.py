@@ -42,6 +42,10 @@ class Task(ABC):
         """Write a case's image with CxHxW `masks` as a labelled case of this layout under `root`; its case there."""
 
     @abstractmethod
+    def test_folder(self) -> Path:
+        """The folder whose images (at any depth) are the test images: no output may be written inside it."""
+
+    @abstractmethod
     def label_path(self, case: str) -> Path:
         """The label file (mask or polygons) of a labelled case."""
 
@@ -128,6 +132,9 @@ class JoinedTask(Task):
     def label_path(self, case: str) -> Path:
         task, inner = self.part(case)
         return task.label_path(inner)
+
+    def test_folder(self) -> Path:
+        return self.primary.test_folder()
 
     def read_image(self, case: str) -> np.ndarray:
         task, inner = self.part(case)

@@ -70,7 +70,7 @@ def check_outputs(config: EnsembleConfig, task: Task) -> Path | None:
     refuse_input_as_output(config.output.csv, [*inputs, *images], "output.csv")
     masks_dir = masks_folder(config, task)
     if masks_dir is not None:  # PNG masks among the test images would be read as test images next time
-        refuse_input_as_output(masks_dir, [*inputs, *{path.parent for path in images}], "output.masks_dir")
+        refuse_input_as_output(masks_dir, [*inputs, task.test_folder()], "output.masks_dir")
         claimable_folder(masks_dir, "ensemble", "output.masks_dir", beside=True)
     return masks_dir
 

@@ -290,3 +290,17 @@ def test_no_output_may_be_or_lie_inside_an_input(kvasir_root, tmp_path, run_cli)
         code, _, err = run_cli("--quiet", *argv)
         assert code == 2 and ("input" in err) and len(err.strip().splitlines()) == 1, (argv, err)
     assert {p: p.read_bytes() for root in (images, member) for p in sorted(root.rglob("*")) if p.is_file()} == listing
+
+
+def test_a_hand_bone_masks_folder_among_the_patient_folders_is_refused(handbone_root, tmp_path, run_cli):
+    """Test images are every PNG under test/DCM at any depth: masks written beside the patient folders would be
+    read as test images by the next ensemble."""
+    member = tmp_path / "m" / "fold0"
+    make_stub_run(member, "handbone", get_task("handbone", handbone_root).classes, size=32, seed=1)
+    dcm = handbone_root / "test" / "DCM"
+    listing = sorted(dcm.rglob("*"))
+    code, _, err = run_cli("--quiet", "ensemble", "--config", ROOT / "configs/ensemble/handbone.yaml", "--set",
+                           f"members=[{member}]", f"data.root={handbone_root}", f"output.csv={tmp_path / 'sub.csv'}",
+                           f"output.masks_dir={dcm / 'masks'}")
+    assert code == 2 and f"lies inside {dcm}" in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(dcm.rglob("*")) == listing and not (tmp_path / "sub.csv").exists()
