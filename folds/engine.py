@@ -17,7 +17,7 @@ from configs.schema import MemberConfig
 from data.augment import build_transform, normalize
 from data.task import Task
 from folds.dataset import CropDataset, SegmentationDataset
-from folds.fold_run import finish_fold, open_fold, per_class_list
+from folds.fold_run import finish_fold, open_fold, per_class_list, writing
 from folds.loggers import MetricLoggers
 from folds.optim import build_optimizer, build_scheduler
 from folds.validation import ValidationSet
@@ -86,12 +86,9 @@ class FoldTrainer:
         self.swa = AveragedModel(self.model) if train.swa_start is not None else None
         self.swa_scheduler = SWALR(self.optimizer, train.swa_lr) if self.swa and train.swa_lr else None
         self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []
-        if resume_from is not None:
+        self.restored = resume_from is not None
+        if self.restored:
             self.restore(resume_from)
-        if self.processes.is_main:  # one writer of the run folder at a time, from here to the end
-            self.run.lock()
-        if resume_from is None and self.processes.is_main:
-            self.write_state(None)  # what later resumes are checked against
 
     @property
     def evaluated(self) -> nn.Module:
@@ -250,7 +247,7 @@ def train_torch_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool)
     sinks = config.run if trainer.processes.is_main else config.run.model_copy(update={"tensorboard": False,
                                                                                         "wandb": False})
     name = f"{trainer.run.path.parent.name}-fold{fold}"
-    try:
+    with writing(trainer.fold_run, None if trainer.restored else trainer.progress(), trainer.processes.is_main):
         loggers = MetricLoggers(sinks, trainer.run.path, name, config.model_dump(mode="json"))
         try:
             while trainer.epoch < config.train.epochs:
@@ -259,7 +256,5 @@ def train_torch_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool)
             loggers.close()
         trainer.finish_swa()
         trainer.finish()
-    finally:
-        trainer.run.unlock()
     distributed.stop(trainer.processes)
     return trainer, trainer.processes.is_main

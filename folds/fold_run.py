@@ -1,9 +1,11 @@
-"""One fold's set-up and ending, the same for every family: the task, the split, the run folder, the
-data hash and the resume checks (`open_fold`); OOF probabilities, `state.json` and curves (`finish_fold`)."""
+"""One fold's lifecycle, the same for every family: the task, the split, the run folder, the data hash and
+the resume checks (`open_fold`); the lock and the baseline `state.json` while training writes the folder
+(`writing`); OOF probabilities, the final `state.json` and curves (`finish_fold`)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +84,22 @@ def open_fold(config: MemberConfig, fold: int, resume: bool, world_size: int = 1
     if resuming:
         check_resume(run, run.state(), config, fingerprint, world_size, precision)
     return FoldRun(config, fold, task, split, run, fingerprint, world_size, resuming, precision)
+
+
+@contextmanager
+def writing(fold_run: FoldRun, baseline: RunState | None, is_main: bool = True) -> Iterator[None]:
+    """The main process holds the run folder's lock while the block trains into it (a second writer is
+    refused in one line); a fresh run first writes its `baseline` state, what later resumes are checked
+    against."""
+    if is_main:
+        fold_run.run.lock()
+        if baseline is not None:
+            fold_run.run.write_state(baseline)
+    try:
+        yield
+    finally:
+        if is_main:
+            fold_run.run.unlock()
 
 
 def write_oof(fold_run: FoldRun, val: ValidationSet, predictor: Predictor, quiet: bool) -> None:

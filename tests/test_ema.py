@@ -25,7 +25,6 @@ def test_the_ema_is_the_hand_computed_average_of_the_weights_after_each_step(kva
     loggers = MetricLoggers(config.run, trainer.run.path, "ema", {})
     trainer.run_epoch(loggers)
     loggers.close()
-    trainer.run.unlock()
     assert len(after_steps) == -(-len(trainer.train_set) // 2) >= 3
     expected = {k: v.double() for k, v in after_steps[0].items()}
     for step in after_steps[1:]:

@@ -139,7 +139,6 @@ def test_swa_keeps_the_mean_of_the_weights_at_the_end_of_every_epoch_from_swa_st
         trainer.run_epoch(loggers)
         after_epochs.append({k: v.detach().clone().double() for k, v in trainer.model.state_dict().items()})
     loggers.close()
-    trainer.run.unlock()
     assert int(trainer.swa.n_averaged) == 3
     averaged = trainer.swa.module.state_dict()
     for key in after_epochs[0]:

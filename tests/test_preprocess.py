@@ -27,7 +27,6 @@ def opencv_clahe(image: np.ndarray, clip_limit: float = 2.0, tiles: int = 8) -> 
 def test_training_and_validation_see_preprocessed_images(kvasir_root, tmp_path):
     config = member("kvasir", kvasir_root, tmp_path, "data.preprocess=[{name: clahe, clip_limit: 3.0, tile_grid: 4}]")
     trainer = FoldTrainer(config, 0, quiet=True)
-    trainer.run.unlock()
     raw = get_task("kvasir", kvasir_root)
     case = trainer.train_set.cases[0]
     expected = resize_image(opencv_clahe(raw.read_image(case), 3.0, 4), config.data.image_size)

@@ -18,7 +18,7 @@ import atomic
 from configs.files import RunState
 from configs.schema import MemberConfig
 from errors import UserError
-from folds.fold_run import FoldRun, finish_fold, open_fold, per_class_list
+from folds.fold_run import FoldRun, finish_fold, open_fold, per_class_list, writing
 from folds.validation import ValidationSet
 from folds.yolo.export import export_dataset
 from models import build_model
@@ -132,11 +132,8 @@ def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) 
 
     data_yaml = export_dataset(task, split, Path(config.run.dir) / "yolo_data" / f"fold{fold}-{export_key(fold_run)}")
     arguments = train_arguments(config, data_yaml, run, device, quiet)
-    run.lock()  # one writer of the run folder at a time, until its artefacts are written
-    try:
+    with writing(fold_run, None if resume else fold_run.state(trainer="ultralytics")):
         return train_locked(config, fold_run, resume, arguments, device, quiet)
-    finally:
-        run.unlock()
 
 
 def train_locked(config: MemberConfig, fold_run: FoldRun, resume: bool, arguments: dict, device: torch.device,
@@ -146,8 +143,6 @@ def train_locked(config: MemberConfig, fold_run: FoldRun, resume: bool, argument
 
     run, task, split = fold_run.run, fold_run.task, fold_run.split
     last = run.path / ULTRALYTICS_DIR / "weights" / "last.pt"
-    if not resume:
-        run.write_state(fold_run.state(trainer="ultralytics"))  # what later resumes are checked against
     with no_font_download():
         if resume:
             yolo = YOLO(str(last), task="segment")  # our own checkpoint from the interrupted run
