@@ -41,6 +41,7 @@ VARIANTS: dict[str, list[str]] = {
     "lr_2e-4": ["optim.lr=2.0e-4"],
     "ema": ["train.ema_decay=0.99"],
     "dice_focal": ["train.loss={dice: 1.0, focal: 1.0}"],
+    "dice_focal_ema": ["train.loss={dice: 1.0, focal: 1.0}", "train.ema_decay=0.99"],
     "near_pixel": ["train.loss={dice_ce: 1.0, near_pixel: 0.5}"],
     "paper_augment": PAPER_AUGMENT,
     "epochs_10": ["train.epochs=10"],
