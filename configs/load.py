@@ -61,21 +61,27 @@ def own_raw(path: Path) -> dict:
     return raw
 
 
-def config_files(path: Path | str, seen: tuple[Path, ...] = ()) -> list[Path]:
-    """The config file and every file its `base` chain reads: inputs no output may replace."""
+def config_chain(path: Path | str, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
+    """(file, its own mapping without `base`) for the config file and every file its `base` chain names,
+    each read once."""
     path = Path(path)
     if path.resolve() in seen:
         raise UserError(f"config {seen[-1]}: {BASE_KEY}: {path} extends itself")
-    base = own_raw(path).get(BASE_KEY)
-    return [path] if base is None else [path, *config_files(path.parent / base, (*seen, path.resolve()))]
+    own = own_raw(path)
+    base = own.pop(BASE_KEY, None)
+    rest = [] if base is None else config_chain(path.parent / base, (*seen, path.resolve()))
+    return [(path, own), *rest]
+
+
+def config_files(path: Path | str) -> list[Path]:
+    """The config file and every file its `base` chain reads: inputs no output may replace."""
+    return [file for file, _ in config_chain(path)]
 
 
 def read_raw(path: Path) -> dict:
     """The YAML mapping of a config file with its `base` chain resolved (each file over the one it names)."""
     raw: dict = {}
-    for file in reversed(config_files(path)):
-        own = own_raw(file)
-        own.pop(BASE_KEY, None)
+    for _, own in reversed(config_chain(path)):
         raw = merged(raw, own)
     return raw
 

@@ -56,13 +56,19 @@ def nodes(document, path=()) -> Iterator[tuple]:
         yield from nodes(child, (*path, key))
 
 
-def replaced(document, path: tuple, value):
-    if not path:
-        return value
+def copy_and_parent(document, path: tuple):
+    """A deep copy of `document` and, in it, the container holding the node at `path` (not the root)."""
     copy = json.loads(json.dumps(document))
     parent = copy
     for key in path[:-1]:
         parent = parent[key]
+    return copy, parent
+
+
+def replaced(document, path: tuple, value):
+    if not path:
+        return value
+    copy, parent = copy_and_parent(document, path)
     parent[path[-1]] = value
     return copy
 
@@ -70,10 +76,7 @@ def replaced(document, path: tuple, value):
 def removed(document, path: tuple):
     if not path:
         return document
-    copy = json.loads(json.dumps(document))
-    parent = copy
-    for key in path[:-1]:
-        parent = parent[key]
+    copy, parent = copy_and_parent(document, path)
     del parent[path[-1]]
     return copy
 
