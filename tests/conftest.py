@@ -3,9 +3,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+settings.register_profile("suite", database=None)  # no .hypothesis/ folder left in the checkout
+settings.load_profile("suite")
 
 from configs.load import load_config  # noqa: E402
 from configs.schema import MemberConfig  # noqa: E402
