@@ -1,13 +1,17 @@
 import contextlib
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-settings.register_profile("suite", database=None)  # no .hypothesis/ folder left in the checkout
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="hypothesis-"))  # not the checkout
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("suite", database=None)
 settings.load_profile("suite")
 
 from configs.load import load_config  # noqa: E402
