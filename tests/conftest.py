@@ -11,8 +11,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="hypothesis-"))  # not the checkout
 from hypothesis import settings  # noqa: E402
 
-settings.register_profile("suite", database=None)
-settings.load_profile("suite")
+# "suite" (the default, what CI runs): the same examples on every run, so a red run is reproducible;
+# HYPOTHESIS_PROFILE=explore draws new examples each run (and five times as many) to hunt for new failures.
+settings.register_profile("suite", database=None, derandomize=True)
+settings.register_profile("explore", database=None, max_examples=750)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 from configs.load import load_config  # noqa: E402
 from configs.schema import MemberConfig  # noqa: E402

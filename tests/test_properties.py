@@ -175,10 +175,12 @@ def test_the_json_reader_refuses_what_the_model_does_not_allow(tmp_path):
     for text, fragment in (('{"thresholds": {"polyp": NaN}}', "NaN is not a JSON number"),
                            ('{"thresholds": {"polyp": "0.5"}}', "thresholds.polyp: Input should be a valid number"),
                            ('{"thresholds": {"polyp": 0.5}, "x": 1}', "x: unknown key"),
-                           ("[" * 100_000 + "]" * 100_000, "nested too deeply")):
+                           ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+                           ('{"thresholds": {"a\\nb\\r": null}}', r"thresholds\.a\\nb\\r: Input should be a valid number")):
         (tmp_path / "t.json").write_text(text)
-        with pytest.raises(UserError, match=fragment):
+        with pytest.raises(UserError, match=fragment) as refused:
             read_model(tmp_path / "t.json", Thresholds, "thresholds file")
+        assert "\n" not in str(refused.value) and "\r" not in str(refused.value)  # a key's newline is escaped
 
 
 def test_the_submission_reader_reads_or_refuses_whatever_the_csv(tmp_path):
