@@ -35,6 +35,9 @@ def setting(config: MemberConfig, key: str) -> object:
 def build_model(config: ModelConfig, num_classes: int, with_pretrained: bool = True) -> nn.Module:
     """A member's network from its config; pretrained hub weights or a local weights file when asked."""
     family(config.name)
+    for key in ("num_classes", "pretrained"):
+        if key in config.params:
+            raise UserError(f"model.params.{key}: set from the task and `model.pretrained`, not in params")
     try:
         model = build(config.name, num_classes=num_classes, pretrained=config.pretrained and with_pretrained,
                       **config.params)

@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.networks.nets import EfficientNetBNFeatures
 
+from errors import UserError
 from models.pretrained import hub_download_guard
 from models.registry import register
 from names import ModelFamily
@@ -97,11 +98,13 @@ class EffiSegNetTimm(EffiSegNetDecoder):
     def __init__(self, encoder: str = "tf_efficientnet_lite0", ch: int = 32, num_classes: int = 1,
                  pretrained: bool = False, deep_supervision: bool = False):
         super().__init__()
+        if not timm.is_model(encoder):
+            raise UserError(f"encoder: {encoder!r} is not a timm model")
         with hub_download_guard(encoder):
             self.encoder = timm.create_model(encoder, features_only=True, pretrained=pretrained)
         channels = tuple(self.encoder.feature_info.channels())
         if len(channels) != 5:
-            raise ValueError(f"encoder {encoder} has {len(channels)} feature stages; the decoder needs 5")
+            raise UserError(f"encoder: {encoder} has {len(channels)} feature stages; the decoder needs 5")
         self.build_decoder(channels, ch, num_classes, deep_supervision)
 
 

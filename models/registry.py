@@ -1,12 +1,15 @@
 """The private registry behind `models.build`: one `Family` per model name, as timm keeps a config per model."""
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import torch.nn as nn
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from errors import UserError
 
@@ -35,15 +38,9 @@ def register(*names: str, **descriptor: Any) -> Callable:
         for name in map(str, names):
             if name in _REGISTRY:
                 raise ValueError(f"model name {name!r} is registered twice")
-            _REGISTRY[name] = Family(constructor if len(names) == 1 else _bind(constructor, name), **descriptor)
+            _REGISTRY[name] = Family(constructor if len(names) == 1 else partial(constructor, name), **descriptor)
         return constructor
     return decorator
-
-
-def _bind(constructor: Callable[..., nn.Module], name: str) -> Callable[..., nn.Module]:
-    def build_named(**kwargs) -> nn.Module:
-        return constructor(name, **kwargs)
-    return build_named
 
 
 @contextmanager
@@ -73,12 +70,46 @@ def family(name: str) -> Family:
 
 
 def build(name: str, **kwargs) -> nn.Module:
-    """Build a registered model with random or pretrained weights."""
-    constructor = family(name).build
+    """Build a registered model with random or pretrained weights; its options are checked first (one line
+    naming the option), so an error raised while constructing is a bug and surfaces as one."""
+    described = family(name)
+    return described.build(**check_options(described.build, kwargs, f"model {name!r}"))
+
+
+def check_options(constructor: Callable, options: Mapping[str, Any], owner: str, set_by_caller: tuple[str, ...] = (),
+                  forwarded: bool = True) -> dict[str, Any]:
+    """`options` validated: each a keyword `constructor` takes, other than those the caller sets (another key
+    only when it takes `**kwargs` and `forwarded`: the constructor checks those), and of the type its
+    annotation names (YAML's `"3"` for an int becomes 3); UserError naming the option otherwise."""
+    parameters = _signature(constructor).parameters
+    keywords = {name: p for name, p in parameters.items() if name != "self" and name not in set_by_caller
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    forwards = forwarded and any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+    validated = dict(options)
+    for key, value in options.items():
+        if key not in keywords:
+            if forwards:
+                continue
+            raise UserError(f"{key}: {owner} has no option {key!r}; it takes {', '.join(keywords) or 'none'}")
+        annotation = keywords[key].annotation
+        if annotation is inspect.Parameter.empty or isinstance(annotation, str):
+            continue  # unannotated, or a name the module only imports for type checkers
+        try:
+            validated[key] = TypeAdapter(annotation, config=_ANY_CLASS).validate_python(value)
+        except ValidationError as err:
+            raise UserError(f"{key}: {owner} expects {_type_name(annotation)}: {err.errors()[0]['msg']}") from None
+    return validated
+
+
+_ANY_CLASS = ConfigDict(arbitrary_types_allowed=True)  # an annotation naming any class: an isinstance check
+
+
+def _signature(constructor: Callable) -> inspect.Signature:
     try:
-        return constructor(**kwargs)
-    except UserError:
-        raise
-    except (TypeError, KeyError, ValueError, RuntimeError, AttributeError) as err:  # what smp, timm and MONAI raise
-        message = str(err).strip("'\"").splitlines()[0] if str(err) else type(err).__name__
-        raise UserError(f"model {name!r} rejects its options: {message[:160]}") from None
+        return inspect.signature(constructor, eval_str=True)
+    except NameError:  # an annotation under `if TYPE_CHECKING:`
+        return inspect.signature(constructor)
+
+
+def _type_name(annotation: object) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")

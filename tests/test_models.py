@@ -73,3 +73,24 @@ def test_a_model_name_registered_twice_is_refused():
 
     with pytest.raises(ValueError, match="'smp' is registered twice"):
         register("smp")(lambda **kwargs: None)
+
+
+def test_options_are_checked_before_building_and_a_bug_inside_surfaces_as_one():
+    from models.registry import registered
+
+    built = []
+
+    def constructor(num_classes: int = 1, width: int = 4, pretrained: bool = False):
+        built.append(width)
+        return {}["a bug"]  # a KeyError inside the constructor, as a real defect would raise
+
+    with registered("buggy", constructor):
+        with pytest.raises(UserError, match="width: model 'buggy' expects int"):
+            models.build("buggy", width="wide")
+        with pytest.raises(UserError, match="height: model 'buggy' has no option 'height'; it takes num_classes, "
+                                            "width, pretrained"):
+            models.build("buggy", height=3)
+        assert built == []  # refused before the constructor ran
+        with pytest.raises(KeyError, match="a bug"):  # not "rejects its options": a bug is a bug
+            models.build("buggy", width="8")  # YAML's string for an int is converted
+        assert built == [8]
