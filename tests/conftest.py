@@ -13,7 +13,7 @@ from hypothesis import settings  # noqa: E402
 
 # "suite" (the default, what CI runs): the same examples on every run, so a red run is reproducible;
 # HYPOTHESIS_PROFILE=explore draws new examples each run (and five times as many) to hunt for new failures.
-settings.register_profile("suite", database=None, derandomize=True)
+settings.register_profile("suite", database=None, derandomize=True, max_examples=150)
 settings.register_profile("explore", database=None, max_examples=750)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 

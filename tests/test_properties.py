@@ -35,8 +35,7 @@ from tests.stubs import make_stub_run
 ROOT = Path(__file__).resolve().parents[1]
 MEMBER_YAML = ROOT / "configs/kvasir/tiny.yaml"
 ENSEMBLE_YAML = ROOT / "configs/ensemble/kvasir.yaml"
-EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                            HealthCheck.too_slow])
+EXAMPLES = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 # ---------------------------------------------------------------------------------------------- documents
 
