@@ -4,16 +4,14 @@ exception; every numeric config field, fed its bounds, negatives, zero, NaN, inf
 refused in one line or accepted as a finite number within its declared bounds."""
 import json
 import math
-import shutil
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -30,87 +28,12 @@ from errors import UserError
 from models.import_weights import check_sidecar
 from models.run_folder import RunFolder
 from submit.submission import read_submission
+from tests.mutations import EXAMPLES, assert_reads_or_refuses, mutated_bytes
 from tests.stubs import make_stub_run
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBER_YAML = ROOT / "configs/kvasir/tiny.yaml"
 ENSEMBLE_YAML = ROOT / "configs/ensemble/kvasir.yaml"
-EXAMPLES = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-# ---------------------------------------------------------------------------------------------- documents
-
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(["polyp", "Radius", "finger-1", "images/0.jpg", ""]))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-                      max_leaves=12)
-
-
-def nodes(document, path=()) -> Iterator[tuple]:
-    """The path of every node of a JSON document, the root included."""
-    yield path
-    children = document.items() if isinstance(document, dict) else enumerate(document) \
-        if isinstance(document, list) else ()
-    for key, child in children:
-        yield from nodes(child, (*path, key))
-
-
-def copy_and_parent(document, path: tuple):
-    """A deep copy of `document` and, in it, the container holding the node at `path` (not the root)."""
-    copy = json.loads(json.dumps(document))
-    parent = copy
-    for key in path[:-1]:
-        parent = parent[key]
-    return copy, parent
-
-
-def replaced(document, path: tuple, value):
-    if not path:
-        return value
-    copy, parent = copy_and_parent(document, path)
-    parent[path[-1]] = value
-    return copy
-
-
-def removed(document, path: tuple):
-    if not path:
-        return document
-    copy, parent = copy_and_parent(document, path)
-    del parent[path[-1]]
-    return copy
-
-
-@st.composite
-def mutated_bytes(draw, document, dump: Callable[[object], str] = lambda d: json.dumps(d, allow_nan=True)) -> bytes:
-    """`document` with one node replaced or removed, nested deeply, re-encoded, or cut short."""
-    paths = list(nodes(document))
-    kind = draw(st.sampled_from(["replace", "remove", "deep", "encoding", "cut", "noise"]))
-    if kind == "replace":
-        return dump(replaced(document, draw(st.sampled_from(paths)), draw(values))).encode()
-    if kind == "remove":
-        return dump(removed(document, draw(st.sampled_from(paths)))).encode()
-    if kind == "deep":
-        depth = draw(st.sampled_from([50, 1000, 100_000]))
-        opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
-        return dump(replaced(document, draw(st.sampled_from(paths)), "DEEP")).replace(
-            '"DEEP"', opener * depth + "1" + closer * depth).encode()
-    text = dump(replaced(document, draw(st.sampled_from(paths)), draw(st.sampled_from(["é", "ß", "日本"]))))
-    if kind == "encoding":
-        return text.encode(draw(st.sampled_from(["utf-16", "utf-32", "latin-1", "cp1252", "utf-8-sig"])),
-                           errors="replace")
-    if kind == "cut":
-        data = text.encode()
-        return data[:draw(st.integers(0, len(data)))]
-    return draw(st.binary(max_size=64))
-
-
-def assert_reads_or_refuses(read: Callable[[], object]) -> None:
-    try:
-        read()
-    except UserError as err:
-        message = str(err)
-        assert message and "\n" not in message, message
-
 
 # ---------------------------------------------------------------------------------------------- readers
 
@@ -306,81 +229,5 @@ def test_ensemble_numbers_are_refused_in_one_line_or_finite(tmp_path):
         if isinstance(config.thresholds, float):
             numbers.append(config.thresholds)
         assert all(math.isfinite(n) and n <= 1e6 for n in numbers), numbers
-
-    fuzz()
-
-
-
-# ---------------------------------------------------------------------------------------------- outputs
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory, kvasir_root) -> dict[str, Path]:
-    """Every input the commands below read, in one folder the property compares byte for byte."""
-    from submit.submission import write_submission
-    work = tmp_path_factory.mktemp("outputs")
-    shutil.copytree(kvasir_root, work / "kvasir")
-    member = work / "runs" / "fold0"
-    make_stub_run(member, "kvasir", ("polyp",), size=32, seed=1)
-    write_splits(make_splits(get_task("kvasir", work / "kvasir"), k=2), work / "splits.json")
-    config = work / "ensemble.yaml"
-    config.write_text(yaml.safe_dump({"task": "kvasir", "members": [str(member)],
-                                      "data": {"root": str(work / "kvasir" / "test")},
-                                      "output": {"csv": str(work / "new.csv")}}))
-    test_images = sorted((work / "kvasir" / "test" / "images").iterdir())
-    for name in ("a.csv", "b.csv"):
-        with write_submission(work / name, ("polyp",)) as writer:
-            for image in sorted((work / "kvasir" / "validation" / "images").iterdir()):
-                writer.write_image(image.name, np.zeros((1, 64, 64), bool))
-    return {"work": work, "member": member, "state": member / "state.json",
-            "model": next(p for p in member.iterdir() if p.suffix == ".safetensors"),
-            "config": config, "splits": work / "splits.json",
-            "test image": test_images[0], "test images": test_images[0].parent, "test root": test_images[0].parents[1],
-            "data root": work / "kvasir", "mask": next((work / "kvasir" / "validation" / "masks").iterdir()),
-            "validation images": work / "kvasir" / "validation" / "images",
-            "validation root": work / "kvasir" / "validation",
-            "a.csv": work / "a.csv", "b.csv": work / "b.csv"}
-
-
-# command -> (argv with OUT where the output goes, the inputs it reads that OUT may be aimed at)
-COMMANDS: dict[str, tuple[Callable[[dict], list], list[str]]] = {
-    "ensemble": (lambda i: ["ensemble", "--config", i["config"], "--set", "output.csv=OUT"],
-                 ["test image", "state", "model", "config", "test images", "member"]),
-    "tune-thresholds": (lambda i: ["tune-thresholds", "--config", i["config"], "--out", "OUT"],
-                        ["state", "model", "config", "member"]),
-    "tune-ensemble": (lambda i: ["tune-ensemble", "--config", i["config"], "--out", "OUT"],
-                      ["state", "model", "config", "member"]),
-    "pseudo-label": (lambda i: ["pseudo-label", "--config", i["config"], "--splits", i["splits"], "--out", "OUT"],
-                     ["test images", "test root", "member", "splits", "config", "test image"]),
-    "compare": (lambda i: ["compare", "--task", "kvasir", "--data-root", i["data root"] / "validation", "--csv",
-                           i["a.csv"], i["b.csv"], "--out", "OUT"], ["a.csv", "b.csv", "mask"]),
-    "vote": (lambda i: ["vote", "--csv", i["a.csv"], i["b.csv"], "--min-votes", "1", "--out", "OUT"],
-             ["a.csv", "b.csv"]),
-    "split": (lambda i: ["split", "--task", "kvasir", "--data-root", i["data root"] / "validation", "--k", "2",
-                         "--out", "OUT"], ["mask", "validation images"]),
-    "analyze": (lambda i: ["analyze", "--task", "kvasir", "--csv", i["a.csv"], "--data-root",
-                           i["data root"] / "validation", "--out", "OUT"], ["a.csv", "validation root", "mask"]),
-}
-PAIRS = [(command, target) for command, (_, targets) in COMMANDS.items() for target in targets]
-
-
-def snapshot(folder: Path) -> dict[Path, bytes | None]:
-    return {p: None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
-
-
-def test_no_output_of_any_command_may_be_one_of_its_inputs(inputs, run_cli):
-    before = snapshot(inputs["work"])
-
-    @settings(max_examples=3 * len(PAIRS), deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    @given(pair=st.sampled_from(PAIRS), inside=st.booleans())
-    def fuzz(pair, inside):
-        command, target = pair
-        out = inputs[target] / "out" if inside and inputs[target].is_dir() else inputs[target]
-        argv = [str(a).replace("OUT", str(out)) if str(a).endswith("OUT") else str(a)
-                for a in COMMANDS[command][0](inputs)]
-        code, stdout, err = run_cli("--quiet", *argv)
-        assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, (argv, code, err or stdout)
-        assert snapshot(inputs["work"]) == before, argv
 
     fuzz()
