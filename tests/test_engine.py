@@ -149,12 +149,14 @@ def test_swa_keeps_the_mean_of_the_weights_at_the_end_of_every_epoch_from_swa_st
 
 def test_lion_steps_by_the_sign_of_the_interpolated_momentum():
     """`optim.name: lion` (timm's Lion): p <- p (1 - lr wd) - lr sign(b1 m + (1 - b1) g), then
-    m <- b2 m + (1 - b2) g, with b1 = 0.9, b2 = 0.99 (the Lion paper), checked over two steps by hand."""
+    m <- b2 m + (1 - b2) g, with b1 = 0.9, b2 = 0.99 (the Lion paper), checked over two steps by hand. The
+    second gradients are chosen so that each coordinate's sign tells the rules apart: sign(g) alone gives
+    (-, -, -), sign of the updated momentum (+, +, +), betas (0.95, 0.98) (+, +, -); Lion (+, -, -)."""
     lr, decay = 0.1, 0.5
     start = torch.tensor([1.0, -2.0, 0.5])
     parameter = torch.nn.Parameter(start.clone())
     optimizer = build_optimizer([parameter], OptimConfig(name="lion", lr=lr, weight_decay=decay))
-    gradients = [torch.tensor([0.3, -0.2, 0.0]), torch.tensor([-0.01, 0.5, 1.0])]
+    gradients = [torch.tensor([1.0, 1.0, 1.0]), torch.tensor([-0.05, -0.2, -0.5])]
     expected, momentum = start.clone(), torch.zeros(3)
     for gradient in gradients:
         parameter.grad = gradient.clone()
