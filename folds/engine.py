@@ -82,7 +82,7 @@ class FoldTrainer:
         self.loss = CombinedLoss(train.loss, self.num_classes)
         self.optimizer = build_optimizer(self.model.parameters(), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.scheduler, train.epochs)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == torch.float16)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == torch.float16)
         self.swa = AveragedModel(self.model) if train.swa_start is not None else None
         self.swa_scheduler = SWALR(self.optimizer, train.swa_lr) if self.swa and train.swa_lr else None
         self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []

@@ -89,3 +89,22 @@ def test_the_ensembles_amp_predicts_in_bfloat16_and_keys_its_cache_apart(kvasir_
     assert a.dtype == b.dtype == np.float32 and mixed.predictor.precision == torch.bfloat16
     assert 0 < np.abs(a - b).max() < 0.05  # bfloat16 rounding, not another model
     assert plain.cache_key != mixed.cache_key
+
+
+def test_the_float16_path_scales_the_loss_and_steps_through_the_grad_scaler(tiny, monkeypatch):
+    """What a CUDA member runs (float16 autocast, a grad scaler) on the CPU: the device's own GradScaler is
+    enabled, scales the loss and keeps its state in the resume checkpoint; the weights train finitely."""
+    from models.run_folder import RunFolder
+
+    config, _ = tiny
+    monkeypatch.setattr(folds.engine, "amp_dtype", lambda device, enabled, requested: torch.float16)
+    seen = recorded_dtypes(monkeypatch)
+    scaled = []
+    real_scale = torch.amp.GradScaler.scale
+    monkeypatch.setattr(torch.amp.GradScaler, "scale",
+                        lambda self, loss: scaled.append(self.is_enabled()) or real_scale(self, loss))
+    result = train_fold(config("train.amp=true"), fold=0, quiet=True)
+    assert seen["train"] == {torch.float16} and scaled and all(scaled)
+    run = RunFolder(result.run_dir)
+    assert run.load_resume()["scaler"]["scale"] > 0  # an enabled scaler's state (a disabled one saves {})
+    assert np.isfinite(run.state().best_dice)
