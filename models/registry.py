@@ -76,6 +76,16 @@ def build(name: str, **kwargs) -> nn.Module:
     return described.build(**check_options(described.build, kwargs, f"model {name!r}"))
 
 
+@contextmanager
+def library_checks(owner: str) -> Iterator[None]:
+    """A library constructor's own checks of option values (ValueError, e.g. smp's depth against its decoder
+    channels, MONAI's feature_size) as one line naming `owner`; any other exception stays a bug."""
+    try:
+        yield
+    except ValueError as err:
+        raise UserError(f"{owner}: {str(err).strip()[:200]}") from None
+
+
 def check_options(constructor: Callable, options: Mapping[str, Any], owner: str, set_by_caller: tuple[str, ...] = (),
                   forwarded: bool = True) -> dict[str, Any]:
     """`options` validated: each a keyword `constructor` takes, other than those the caller sets (another key

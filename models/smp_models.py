@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from errors import UserError
 from models.pretrained import hub_download_guard
-from models.registry import check_options, register
+from models.registry import check_options, library_checks, register
 from names import ModelFamily
 
 SET_HERE = ("encoder_name", "encoder_weights", "classes")  # smp keywords this module fills from the member config
@@ -23,12 +23,9 @@ def smp_model(num_classes: int = 1, arch: str = "Unet", encoder_name: str = "res
     architecture = smp_architecture(arch)
     check_encoder(encoder_name)
     options = check_options(architecture.__init__, kwargs, f"smp {arch}", set_by_caller=SET_HERE, forwarded=False)
-    with hub_download_guard(encoder_name):
-        try:
-            return architecture(encoder_name=encoder_name, encoder_weights="imagenet" if pretrained else None,
-                                classes=num_classes, **options)
-        except ValueError as err:  # smp's own checks of option values (depth against decoder channels, ...)
-            raise UserError(f"smp {arch}: {str(err).strip()[:200]}") from None
+    with hub_download_guard(encoder_name), library_checks(f"smp {arch}"):
+        return architecture(encoder_name=encoder_name, encoder_weights="imagenet" if pretrained else None,
+                            classes=num_classes, **options)
 
 
 @register(ModelFamily.UNETPLUSPLUS)
@@ -50,4 +47,3 @@ def check_encoder(name: str) -> None:
     known = timm.is_model(name.removeprefix("tu-")) if name.startswith("tu-") else name in smp.encoders.encoders
     if not known:
         raise UserError(f"encoder_name: {name!r} is neither an smp encoder nor 'tu-' and a timm model")
-

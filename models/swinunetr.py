@@ -4,7 +4,7 @@ from __future__ import annotations
 from monai.networks.nets import SwinUNETR
 
 from errors import UserError
-from models.registry import check_options, register
+from models.registry import check_options, library_checks, register
 from names import ModelFamily
 
 
@@ -14,7 +14,5 @@ def swinunetr(num_classes: int = 1, feature_size: int = 24, pretrained: bool = F
         raise UserError("swinunetr has no 2D pretrained weights here; use model.weights: /path/file")
     options = check_options(SwinUNETR.__init__, kwargs, "MONAI SwinUNETR", forwarded=False,
                             set_by_caller=("in_channels", "out_channels", "feature_size", "spatial_dims"))
-    try:
+    with library_checks("MONAI SwinUNETR"):
         return SwinUNETR(in_channels=3, out_channels=num_classes, feature_size=feature_size, spatial_dims=2, **options)
-    except ValueError as err:  # MONAI's own checks of option values (feature_size a multiple of 12, ...)
-        raise UserError(f"MONAI SwinUNETR: {str(err).strip()[:200]}") from None
