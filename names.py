@@ -90,6 +90,14 @@ class SchedulerName(StrEnum):
     PLATEAU = "plateau"
 
 
+class Checkpoint(StrEnum):
+    """Which weights a member keeps (and predicts its OOF with): the last epoch's, or the epoch that validated best
+    on the fold (then every number tuned on that OOF is optimistic by the choice)."""
+
+    LAST = "last"
+    BEST = "best"
+
+
 class Sampling(StrEnum):
     """How training inputs are cut from an image: resized whole, or random crops at native size."""
 

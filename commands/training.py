@@ -15,7 +15,8 @@ def cmd_train_fold(args: argparse.Namespace) -> None:
 
     result = train_fold(config, args.fold, resume=args.resume, quiet=args.quiet)
     if result.is_main:
-        print(f"{result.run_dir}: best mean Dice {result.best_dice:.4f} at epoch {result.best_epoch}")
+        print(f"{result.run_dir}: kept the {result.checkpoint} weights (epoch {result.kept_epoch}), mean Dice "
+              f"{result.kept_dice:.4f}; best mean Dice {result.best_dice:.4f} at epoch {result.best_epoch}")
 
 
 def register(add: AddCommand) -> None:

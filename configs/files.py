@@ -100,8 +100,10 @@ class RunState(Typed):
     val_cases: list[str] = []
     fold: int = 0
     epoch: int = 0
-    best_epoch: int = 0  # -1: the SWA average
+    best_epoch: int = 0  # the epoch that validated best (-1: the SWA average)
     best_dice: float = -1.0
+    kept_epoch: int = 0  # the epoch whose weights model.safetensors holds and the OOF comes from (-1: SWA)
+    kept_dice: float = -1.0  # its validation Dice (the OOF's Dice); train.checkpoint says how it was chosen
     data_hash: str = ""
     world_size: int = 1  # processes that trained it
     precision: str = ""  # device type and autocast dtype it trains with, "cpu/bfloat16" ("": not recorded)

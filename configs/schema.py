@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator,
 from names import (
     TTA,
     AmpDtype,
+    Checkpoint,
     Inference,
     LossTerm,
     OptimizerName,
@@ -91,6 +92,12 @@ class AugmentConfig(Strict):
     clahe: float = Field(0.0, ge=0, le=1)
     elastic: float = Field(0.0, ge=0, le=1)
     black_rectangle: float = Field(0.0, ge=0, le=1)
+    # photometric changes another scanner or hospital brings (albumentations' own transforms)
+    gamma: float = Field(0.0, ge=0, le=1)  # RandomGamma within gamma_limit (percent)
+    hue_saturation: float = Field(0.0, ge=0, le=1)  # HueSaturationValue shifts within +- hsv_limits
+    rgb_shift: float = Field(0.0, ge=0, le=1)  # RGBShift: each channel shifted within +- rgb_shift_limit
+    blur: float = Field(0.0, ge=0, le=1)  # GaussianBlur, sigma within blur_sigma
+    jpeg: float = Field(0.0, ge=0, le=1)  # ImageCompression (JPEG) at a quality within jpeg_quality
     # limits (the official EffiSegNet recipe: scale [0.5, 1.5], translate 0.125, rotate 90, brightness
     # [0.6, 1.6], contrast 0.2, saturation 0.1, hue 0.01, elastic with albumentations' defaults 1 / 50)
     affine_scale: tuple[Annotated[float, Field(gt=0, le=10)], Annotated[float, Field(gt=0, le=10)]] = (0.9, 1.1)
@@ -102,10 +109,16 @@ class AugmentConfig(Strict):
     jitter_hue: float = Field(0.05, ge=0, le=0.5)
     elastic_alpha: float = Field(30.0, ge=0, le=1000)
     elastic_sigma: float = Field(6.0, gt=0, le=1000)
+    gamma_limit: tuple[Annotated[float, Field(gt=0, le=1000)], Annotated[float, Field(gt=0, le=1000)]] = (70, 150)
+    hsv_limits: tuple[Annotated[float, Field(ge=0, le=180)], Annotated[float, Field(ge=0, le=255)],
+                      Annotated[float, Field(ge=0, le=255)]] = (10, 30, 20)  # hue, saturation, value
+    rgb_shift_limit: float = Field(20.0, ge=0, le=255)
+    blur_sigma: tuple[Annotated[float, Field(gt=0, le=50)], Annotated[float, Field(gt=0, le=50)]] = (0.3, 2.0)
+    jpeg_quality: tuple[Annotated[int, Field(ge=1, le=100)], Annotated[int, Field(ge=1, le=100)]] = (30, 90)
 
     @model_validator(mode="after")
     def _ranges_ordered(self) -> AugmentConfig:
-        for key in ("affine_scale", "jitter_brightness"):
+        for key in ("affine_scale", "jitter_brightness", "gamma_limit", "blur_sigma", "jpeg_quality"):
             low, high = getattr(self, key)
             if low > high:
                 raise ValueError(f"{key}: the range [{low}, {high}] runs backwards")
@@ -145,6 +158,9 @@ class TrainConfig(Strict):
     sync_bn: bool = False  # under torchrun: BatchNorm statistics synchronised across processes
     threads: int | None = Field(None, ge=1, le=4096)
     seed: int = Field(0, ge=0, lt=2**63)
+    # the weights kept and predicting the OOF: `last` (the final epoch's, or the SWA average) or `best` (the epoch
+    # with the best validation Dice: the OOF it predicts then took part in choosing it, so it is optimistic)
+    checkpoint: Checkpoint = Checkpoint.LAST
     oof_size: int = Field(512, gt=0, le=MAX_SIDE)  # OOF probabilities kept on a grid of at most this many pixels a side
     loss: dict[str, float] = {LossTerm.BCE_DICE.value: 1.0}
 

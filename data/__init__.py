@@ -12,6 +12,13 @@ from errors import UserError
 TASKS: dict[str, type[Task]] = {task.name: task for task in (HandBoneTask, KvasirTask)}
 
 
+def task_classes(name: str) -> tuple[str, ...]:
+    """The classes of the task named `name`, in submission order."""
+    if name not in TASKS:
+        raise UserError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[name].classes
+
+
 def get_task(name: str, root: Path | str, preprocess: Preprocess = no_preprocess,
              extra_roots: dict[str, Path] | None = None) -> Task:
     """The task named `name` over the dataset at `root` (and `extra_roots`, their cases named

@@ -21,7 +21,8 @@ def black_out_top_left(image: np.ndarray, **_) -> np.ndarray:
 
 
 def build_transform(config: AugmentConfig, seed: int) -> A.Compose:
-    """The training augmentations; a probability of 0 leaves a transform out."""
+    """The training augmentations, geometric then photometric; a probability of 0 leaves a transform out.
+    `seed` starts the stream; the training loader gives each (epoch, process, worker) its own."""
     candidates = [
         (config.black_rectangle, lambda p: A.Lambda(image=black_out_top_left, p=p)),
         (config.hflip, lambda p: A.HorizontalFlip(p=p)),
@@ -34,6 +35,12 @@ def build_transform(config: AugmentConfig, seed: int) -> A.Compose:
                                                       config.jitter_saturation, config.jitter_hue, p=p)),
         (config.clahe, lambda p: A.CLAHE(p=p)),
         (config.elastic, lambda p: A.ElasticTransform(alpha=config.elastic_alpha, sigma=config.elastic_sigma, p=p)),
+        (config.gamma, lambda p: A.RandomGamma(gamma_limit=config.gamma_limit, p=p)),
+        (config.hue_saturation, lambda p: A.HueSaturationValue(*((-limit, limit) for limit in config.hsv_limits),
+                                                               p=p)),
+        (config.rgb_shift, lambda p: A.RGBShift(*[(-config.rgb_shift_limit, config.rgb_shift_limit)] * 3, p=p)),
+        (config.blur, lambda p: A.GaussianBlur(blur_limit=0, sigma_limit=config.blur_sigma, p=p)),
+        (config.jpeg, lambda p: A.ImageCompression(quality_range=config.jpeg_quality, p=p)),
     ]
     return A.Compose([make(p) for p, make in candidates if p > 0], seed=seed)
 

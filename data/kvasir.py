@@ -46,7 +46,11 @@ class KvasirTask(Task):
         return require_nonempty(sorted(cases), self.root)
 
     def test_folder(self) -> Path:
-        return self.root / "images" if (self.root / "images").is_dir() else self.root
+        """The images to predict: ROOT/images, the release layout's ROOT/test/images, else every image below ROOT."""
+        for folder in (self.root / "images", self.root / "test" / "images"):
+            if folder.is_dir():
+                return folder
+        return self.root
 
     def test_images(self) -> list[str]:
         folder = self.test_folder()

@@ -13,7 +13,8 @@ from names import DEFAULT_SPLIT_METHOD, SplitMethod, TaskName, choices
 
 
 def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None) -> Splits:
-    """Group k-fold by the task's groups, shuffled seeded k-fold, or the Kvasir release split."""
+    """Group k-fold by the task's groups or k-fold over cases (both shuffled by `seed`), or the Kvasir release
+    split."""
     method = method or DEFAULT_SPLIT_METHOD[task.name]
     if method not in choices(SplitMethod):
         raise UserError(f"unknown split method {method!r}; choose one of {', '.join(choices(SplitMethod))}")
@@ -30,7 +31,7 @@ def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None
         unit = "groups" if method == SplitMethod.GROUP_KFOLD else "cases"
         raise UserError(f"--k {k} needs 2 <= k <= {n_groups} ({unit})")
     if method == SplitMethod.GROUP_KFOLD:
-        indices = GroupKFold(n_splits=k).split(cases, groups=groups)
+        indices = GroupKFold(n_splits=k, shuffle=True, random_state=seed).split(cases, groups=groups)
     else:
         indices = KFold(n_splits=k, shuffle=True, random_state=seed).split(cases)
     folds = [Fold(train=[cases[i] for i in train], val=[cases[i] for i in val]) for train, val in indices]

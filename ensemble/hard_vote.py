@@ -30,16 +30,17 @@ def vote_runs(runs: list[tuple[np.ndarray, np.ndarray]], min_votes: int) -> str:
 
 
 def hard_vote_csvs(paths: list[str], out: Path | str, min_votes: int, quiet: bool = False) -> None:
+    """Write the per-pixel majority (>= min_votes of the CSVs) of several submissions, in the first CSV's class
+    order (the others may list their classes in another order)."""
     refuse_input_as_output(out, paths, "--out")
-    """Write the per-pixel majority (>= min_votes of the CSVs) of several submissions."""
     if not 1 <= min_votes <= len(paths):
         raise UserError(f"--min-votes must be between 1 and the number of CSVs ({len(paths)})")
     tables = []
     for path in paths:
         rows = read_submission(path)
         names = sorted({r.image_name for r in rows})
-        classes = tuple(dict.fromkeys(r.class_name for r in rows))
-        if tables and (names != tables[0][0] or classes != tables[0][1]):
+        classes = tables[0][1] if tables else tuple(dict.fromkeys(r.class_name for r in rows))
+        if tables and (names != tables[0][0] or {r.class_name for r in rows} != set(classes)):
             raise UserError(f"{path} covers other images or classes than {paths[0]}")
         tables.append((names, classes, group_rows(rows, classes, names, str(path))))
     names, classes = tables[0][0], tables[0][1]

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from configs.schema import EnsembleConfig, MemberConfig
-from data import get_task
+from data import get_task, task_classes
 from data.resample import mask_on_grid, resize_plane
 from ensemble.members import expand
 from ensemble.thresholds import image_threshold_dice
@@ -25,20 +25,29 @@ class OofSources:
     the fold each image was validated in (by the first entry)."""
 
     tables: list[dict[str, Path]]
+    entries: list[str]
     weights: list[float]
     member_config: MemberConfig
     folds: dict[str, int]
 
     def common_names(self) -> list[str]:
-        names = sorted(set.intersection(*(set(t) for t in self.tables)))
-        if not names:
-            raise UserError("no image has OOF probabilities from every ensemble entry: train the folds first")
-        return names
+        """The images every entry has OOF probabilities of: all of them, or one line naming the first missing."""
+        everything = sorted(set.union(*(set(t) for t in self.tables)))
+        for table, entry in zip(self.tables, self.entries):
+            missing = next((name for name in everything if name not in table), None)
+            if missing is not None:
+                raise UserError(f"member {entry!r} has no OOF probabilities of {missing}, which other entries have: "
+                                f"its folds cover other images (train every fold on the same splits)")
+        return everything
 
 
 def oof_sources(config: EnsembleConfig) -> OofSources:
     """Every entry's OOF files over all its folds, read from its run folders' state."""
     tables, weights, first_config, folds = [], [], None, {}
+    entries = [entry.path for entry in config.member_entries()]
+    repeated = next((path for path in entries if entries.count(path) > 1), None)
+    if repeated is not None:
+        raise UserError(f"members: {repeated!r} is listed twice (each entry once: weights tune the vote)")
     for entry in config.member_entries():
         table: dict[str, Path] = {}
         for path, _ in expand([entry], need_oof=True):
@@ -47,6 +56,7 @@ def oof_sources(config: EnsembleConfig) -> OofSources:
             if state.config.task != config.task:
                 raise UserError(f"member {path} was trained for the {state.config.task} task; the ensemble config's "
                                 f"task is {config.task}")
+            run.check_classes(state, task_classes(config.task))
             first_config = first_config or state.config
             files = run.oof_files(state)
             table.update(files)
@@ -54,7 +64,7 @@ def oof_sources(config: EnsembleConfig) -> OofSources:
                 folds.update({name: state.fold for name in files})
         tables.append(table)
         weights.append(entry.weight)
-    return OofSources(tables, weights, first_config, folds)
+    return OofSources(tables, entries, weights, first_config, folds)
 
 
 @dataclass

@@ -115,10 +115,10 @@ def choose_postprocess(masks: list[np.ndarray], truths: list[np.ndarray], folds:
     """The class's step, from its OOF masks (the tuned vote, thresholded) and truths on the same grids. The
     cross-validated Dice scores each fold with the step chosen on the other folds, whose masks alone also
     give the candidate sizes."""
-    memo: dict[tuple[PostStep, float, int], float] = {}
+    memo: dict[tuple[str, int], float] = {}
 
     def dice(step: PostProcess, image: int) -> float:
-        key = (step.step, step.min_share, image)
+        key = (step.model_dump_json(), image)  # every parameter of the step, whichever it has
         if key not in memo:
             memo[key] = float(Counts.of(apply_postprocess(masks[image], step), truths[image]).dice())
         return memo[key]

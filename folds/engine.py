@@ -1,4 +1,5 @@
-"""The train-fold engine for torch members: one member, one fold -> best checkpoint, log, OOF probabilities."""
+"""The train-fold engine for torch members: one member, one fold -> the kept weights (train.checkpoint), log, OOF
+probabilities."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch.optim.swa_utils import SWALR, AveragedModel, get_ema_multi_avg_fn, update_bn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from configs.schema import MemberConfig
@@ -18,6 +19,7 @@ from data.augment import build_transform, normalize
 from data.task import Task
 from folds.dataset import CropDataset, SegmentationDataset
 from folds.fold_run import finish_fold, open_fold, per_class_list, writing
+from folds.loaders import MAIN_PROCESS, epoch_loader, stream_seed
 from folds.loggers import MetricLoggers
 from folds.optim import build_optimizer, build_scheduler
 from folds.validation import ValidationSet
@@ -25,7 +27,7 @@ from models import build_model, distributed
 from models.device import amp_dtype, autocast, pick_device
 from models.losses import CombinedLoss
 from models.predictors import Predictor, build_predictor
-from names import Sampling
+from names import Checkpoint, Sampling
 
 
 def seed_everything(seed: int) -> None:
@@ -86,13 +88,14 @@ class FoldTrainer:
         self.swa = AveragedModel(self.model) if train.swa_start is not None else None
         self.swa_scheduler = SWALR(self.optimizer, train.swa_lr) if self.swa and train.swa_lr else None
         self.epoch, self.best_dice, self.best_epoch, self.log_rows = 0, -1.0, 0, []
+        self.kept_epoch, self.kept_dice = 0, -1.0
         self.restored = resume_from is not None
         if self.restored:
             self.restore(resume_from)
 
     @property
     def evaluated(self) -> nn.Module:
-        """The weights that are validated, kept as the best checkpoint and predict the OOF: the EMA when on."""
+        """The weights that are validated, kept (train.checkpoint) and predict the OOF: the EMA when on."""
         return self.model if self.ema is None else self.ema.module
 
     def distributed_network(self) -> nn.Module:
@@ -105,6 +108,7 @@ class FoldTrainer:
     # --- resume -------------------------------------------------------------------------
     def resume_state(self) -> dict:
         return {"epoch": self.epoch, "best_dice": self.best_dice, "best_epoch": self.best_epoch,
+                "kept_epoch": self.kept_epoch, "kept_dice": self.kept_dice,
                 "log": json.dumps(self.log_rows),
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
@@ -124,14 +128,15 @@ class FoldTrainer:
         if self.swa_scheduler:
             self.swa_scheduler.load_state_dict(state["swa_scheduler"])
         self.epoch, self.best_dice, self.best_epoch = state["epoch"], state["best_dice"], state["best_epoch"]
+        self.kept_epoch, self.kept_dice = state["kept_epoch"], state["kept_dice"]
         self.log_rows = json.loads(state["log"])
 
     # --- one epoch ----------------------------------------------------------------------
     def train_epoch(self) -> float:
         train = self.config.train
-        seed_everything(train.seed + self.epoch)
-        self.transform.set_random_seed(train.seed + self.epoch)
-        loader = self.train_loader()
+        seed_everything(stream_seed(train.seed, self.epoch, self.processes.rank, MAIN_PROCESS))
+        loader = epoch_loader(self.train_set, train.batch_size, self.config.data.workers, train.seed, self.epoch,
+                              self.processes.rank, self.processes.world_size)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, seen = 0.0, 0
@@ -156,17 +161,6 @@ class FoldTrainer:
         bar.close()
         total, seen = self.processes.sum(np.array([total, seen]))
         return float(total / seen)
-
-    def train_loader(self) -> DataLoader:
-        """Shuffled by a per-epoch seed; under torchrun each process takes its DistributedSampler share."""
-        train, workers = self.config.train, self.config.data.workers
-        if self.processes.distributed:
-            sampler = DistributedSampler(self.train_set, self.processes.world_size, self.processes.rank,
-                                         shuffle=True, seed=train.seed)
-            sampler.set_epoch(self.epoch)
-            return DataLoader(self.train_set, batch_size=train.batch_size, sampler=sampler, num_workers=workers)
-        return DataLoader(self.train_set, batch_size=train.batch_size, shuffle=True, drop_last=False,
-                          num_workers=workers, generator=torch.Generator().manual_seed(train.seed + self.epoch))
 
     def validate(self, predictor: Predictor) -> np.ndarray:
         """Per-class Dice averaged over the whole validation set (every process's share)."""
@@ -196,10 +190,11 @@ class FoldTrainer:
         due = self.epoch % train.val_every == 0 or self.epoch == train.epochs
         per_class = self.validate(self.predictor) if due else None
         dice = float(per_class.mean()) if per_class is not None else None
-        if dice is not None and dice > self.best_dice:
+        improved = dice is not None and dice > self.best_dice
+        if improved:
             self.best_dice, self.best_epoch = dice, self.epoch
-            if self.processes.is_main:
-                self.run.save_weights(self.evaluated)
+        if improved if train.checkpoint == Checkpoint.BEST else dice is not None:
+            self.keep(self.evaluated, self.epoch, dice)
         row = {"epoch": self.epoch, "loss": round(loss, 6), "val_dice": "" if dice is None else round(dice, 6),
                "lr": self.optimizer.param_groups[0]["lr"],
                "images_per_s": round(len(self.train_set) / train_seconds, 2), "train_seconds": round(train_seconds, 2)}
@@ -220,22 +215,30 @@ class FoldTrainer:
         batches = (normalize(images.to(self.device)) for images, _ in loader)
         update_bn(batches, self.swa, device=self.device)
         dice = float(self.validate(build_predictor(self.config, self.swa.module, self.device)).mean())
-        if dice > self.best_dice:
+        improved = dice > self.best_dice
+        if improved:
             self.best_dice, self.best_epoch = dice, -1  # -1: the SWA average
-            if self.processes.is_main:
-                self.run.save_weights(self.swa.module)
+        if improved or self.config.train.checkpoint == Checkpoint.LAST:  # `last`: the average is the final model
+            self.keep(self.swa.module, -1, dice)
+
+    def keep(self, model: nn.Module, epoch: int, dice: float) -> None:
+        """`model` becomes the member's weights (the main process writes them)."""
+        self.kept_epoch, self.kept_dice = epoch, dice
+        if self.processes.is_main:
+            self.run.save_weights(model)
 
     def write_state(self, per_class: np.ndarray | None) -> None:
         self.run.write_state(self.progress(per_class))
 
     def progress(self, per_class: np.ndarray | None = None):
         return self.fold_run.state(epoch=self.epoch, best_epoch=self.best_epoch, best_dice=self.best_dice,
+                                   kept_epoch=self.kept_epoch, kept_dice=self.kept_dice,
                                    last_val_dice_per_class=per_class_list(per_class))
 
     def finish(self) -> None:
-        """OOF probabilities of the best checkpoint (under torchrun each process writes its share), the
+        """OOF probabilities of the kept weights (under torchrun each process writes its share), the
         final state and curves."""
-        self.processes.barrier()  # the best weights are on disk
+        self.processes.barrier()  # the kept weights are on disk
         self.run.load_weights(self.evaluated)
         finish_fold(self.fold_run, self.val, self.predictor, self.quiet, self.progress(),
                     self.processes.barrier, self.processes.is_main)

@@ -103,8 +103,8 @@ def writing(fold_run: FoldRun, baseline: RunState | None, is_main: bool = True) 
 
 
 def write_oof(fold_run: FoldRun, val: ValidationSet, predictor: Predictor, quiet: bool) -> None:
-    """Probabilities of the final weights on every case of `val`, on the member's grid shrunk to at most
-    `train.oof_size` a side."""
+    """Probabilities of the kept weights (train.checkpoint) on every case of `val`, on the member's grid shrunk to
+    at most `train.oof_size` a side."""
     batch_size, size = fold_run.config.train.batch_size, fold_run.config.train.oof_size
     for index, probs in tqdm(val.grid_probabilities(predictor, batch_size), total=len(val.cases), desc="oof",
                              unit="img", disable=quiet):

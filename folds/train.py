@@ -13,6 +13,9 @@ class FoldResult:
     run_dir: Path
     best_dice: float
     best_epoch: int
+    kept_dice: float
+    kept_epoch: int
+    checkpoint: str
     is_main: bool = True  # False in the other processes of a torchrun job
 
 
@@ -26,14 +29,16 @@ def in_our_engine(config: MemberConfig, fold: int, resume: bool, quiet: bool) ->
     from folds.engine import train_torch_fold
 
     trainer, is_main = train_torch_fold(config, fold, resume, quiet)
-    return FoldResult(trainer.run.path, trainer.best_dice, trainer.best_epoch, is_main)
+    return FoldResult(trainer.run.path, trainer.best_dice, trainer.best_epoch, trainer.kept_dice, trainer.kept_epoch,
+                      config.train.checkpoint.value, is_main)
 
 
 def in_ultralytics(config: MemberConfig, fold: int, resume: bool, quiet: bool) -> FoldResult:
     from folds.yolo.trainer import train_yolo_fold
 
     state = train_yolo_fold(config, fold, resume, quiet)
-    return FoldResult(Path(config.run.dir) / f"fold{fold}", state.best_dice, state.best_epoch)
+    return FoldResult(Path(config.run.dir) / f"fold{fold}", state.best_dice, state.best_epoch, state.kept_dice,
+                      state.kept_epoch, config.train.checkpoint.value)
 
 
 TRAINERS = {"segzoo": in_our_engine, "ultralytics": in_ultralytics}  # Family.trainer -> how it trains

@@ -50,9 +50,21 @@ def read_oof(path: Path, mmap: bool = False) -> np.ndarray:
         probs = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
         raise UserError(f"cannot read OOF file {path}: {str(err).splitlines()[0][:120]}") from None
-    if not isinstance(probs, np.ndarray) or probs.dtype.kind != "f" or probs.ndim != 3:
+    if not isinstance(probs, np.ndarray) or probs.dtype.kind != "f" or probs.ndim != 3 or 0 in probs.shape:
         raise UserError(f"OOF file {path} is not a CxHxW float array")
     return probs
+
+
+def check_oof(path: Path, channels: int) -> None:
+    """`path` holds what train-fold writes: `channels` planes of finite probabilities in [0, 1]; else one line."""
+    probs = read_oof(path, mmap=True)
+    if probs.shape[0] != channels:
+        raise UserError(f"OOF file {path} holds {probs.shape[0]} channels; its run has {channels} classes")
+    values = np.asarray(probs, np.float32)
+    if not np.isfinite(values).all():
+        raise UserError(f"OOF file {path} holds NaN or infinite values")
+    if values.min() < 0 or values.max() > 1:
+        raise UserError(f"OOF file {path} holds values outside [0, 1]: not sigmoid probabilities")
 
 
 class RunFolder:
@@ -130,9 +142,17 @@ class RunFolder:
                             f"against {len(classes)})")
 
     def oof_files(self, state: RunState) -> dict[str, Path]:
-        """Image name -> OOF file, for each validation case whose file was written."""
-        files = {Path(case).name: self.oof_path(Path(case).name) for case in state.val_cases}
-        return {name: path for name, path in files.items() if path.is_file()}
+        """Image name -> OOF file for every validation case of the fold, each checked (`check_oof`); a run whose
+        OOF does not cover its fold is one line naming the run and the first missing case."""
+        files = {}
+        for case in state.val_cases:
+            path = self.oof_path(Path(case).name)
+            if not path.is_file():
+                raise UserError(f"{self.path}: no OOF file for its validation case {case} ({OOF_DIR}/{path.name}): "
+                                f"its OOF is incomplete; restore the folder or train the fold again")
+            check_oof(path, len(state.classes))
+            files[Path(case).name] = path
+        return files
 
     def write_log(self, rows: list[dict[str, Any]]) -> None:
         with atomic.atomic_path(self.path / LOG_FILE) as tmp, open(tmp, "w", newline="") as handle:
