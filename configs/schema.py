@@ -242,7 +242,6 @@ class EnsembleConfig(Strict):
     weights: Path | None = None  # from tune-ensemble: per-class entry weights, thresholds, post-processing
     postprocess: dict[str, PostProcess] = {}  # by hand, per class name (a weights file's own replaces it)
     cache_dir: Path | None = None
-    oof_size: int = Field(512, gt=0, le=MAX_SIDE)  # cache entries kept on a grid of at most this many pixels a side
     device: str = "auto"
     amp: bool | None = None  # prediction in mixed precision; unset: each member's own train.amp
     amp_dtype: AmpDtype = AmpDtype.AUTO

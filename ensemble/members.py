@@ -12,7 +12,6 @@ import torch
 import atomic
 from configs.schema import EnsembleConfig, EnsembleMember, MemberConfig
 from data.preprocess import Preprocess, build_preprocess, no_preprocess
-from data.resample import shrink_probs
 from ensemble.vote import Weight
 from errors import UserError
 from models import build_model
@@ -67,24 +66,30 @@ def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes
     tta, scales = entry.tta or config.model.tta, tuple(entry.tta_scales or config.model.tta_scales)
     predictor = build_predictor(config, model, device, tta, precision, scales)
     preprocess = no_preprocess if entry.skip_preprocess else build_preprocess(config.data.preprocess)
-    key = member_key(path / MODEL_FILE, config, tta, scales, predictor.precision, preprocess is no_preprocess)
+    key = member_key(path / MODEL_FILE, config, tta, scales, predictor.precision, device, preprocess is no_preprocess)
     return Member(run, config, predictor, weight, key, preprocess)
 
 
 def member_key(weights: Path, config: MemberConfig, tta: str, scales: tuple[float, ...],
-               precision: torch.dtype | None, unprocessed: bool = False) -> str:
-    """Identifies what a member predicts: its weights' bytes, its config (its preprocessing included), its TTA,
-    its precision, and whether the preprocessing is skipped."""
+               precision: torch.dtype | None, device: torch.device, unprocessed: bool = False) -> str:
+    """Identifies what a member predicts, and only that: its weights' bytes, the config keys prediction reads
+    (`model`, the input size and sampling, the preprocessing unless skipped), its TTA and scales, its precision
+    and the device type (CUDA and CPU kernels round differently). Paths, training keys and names are left out."""
     digest = update_with_file(hashlib.sha256(), weights)
-    digest.update(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
-    digest.update(str(tta).encode())
-    if scales != (1.0,):  # single-scale keys stay what they were before scales existed
-        digest.update(str(scales).encode())
-    if unprocessed and config.data.preprocess:
-        digest.update(b"skip_preprocess")
-    if precision is not None:  # float32 keys stay what they were before mixed precision existed
-        digest.update(str(precision).encode())
+    preprocess = [] if unprocessed else [step.model_dump(mode="json") for step in config.data.preprocess]
+    read = {"model": config.model.model_dump(mode="json"), "image_size": config.data.image_size,
+            "sampling": config.data.sampling.value, "preprocess": preprocess, "tta": str(tta), "scales": list(scales),
+            "precision": str(precision), "device": device.type}
+    digest.update(json.dumps(read, sort_keys=True).encode())
     return digest.hexdigest()[:20]
+
+
+def normalised(weights: list[Weight], classes: int) -> list[np.ndarray]:
+    """Per-class member weights divided by their per-class sum in float64, then float32: relative weights of any
+    magnitude (1e-50 included) vote as they say instead of underflowing to an empty mask."""
+    rows = np.stack([np.broadcast_to(np.asarray(w, np.float64), (classes,)) for w in weights])
+    total = rows.sum(0)
+    return list((rows / np.where(total > 0, total, 1)).astype(np.float32))
 
 
 def load_members(entries: list[EnsembleMember], device: torch.device, classes: tuple[str, ...],
@@ -97,28 +102,37 @@ def load_members(entries: list[EnsembleMember], device: torch.device, classes: t
         weight = entry.weight if class_weights is None else class_weights[index] / len(paths)
         if np.any(np.asarray(weight) > 0):
             members += [load_member(path, entry, device, classes, weight, precision) for path in paths]
+    for member, weight in zip(members, normalised([m.weight for m in members], len(classes))):
+        member.weight = weight
     return members
 
 
-class ProbabilityCache:
-    """Float16 probabilities per member and image on a grid of at most `max_side` a side, keyed by
-    content (the member's key and the image's pixels), so re-voting skips the models. A run that
-    fills the cache votes with what it stored, so a re-run writes the same CSV."""
+def as_voted(probs: np.ndarray) -> np.ndarray:
+    """A member's probabilities as the vote takes them, cached or not: rounded to float16 (what the cache stores),
+    on the member's own grid."""
+    return probs.astype(np.float16).astype(np.float32)
 
-    def __init__(self, folder: Path | None, max_side: int):
-        self.folder, self.max_side = folder, max_side
+
+class ProbabilityCache:
+    """Each member's probabilities per image, on the member's own grid in float16, keyed by content (the member's
+    key and the image's pixels), so re-voting skips the models. Invisible: the vote takes every member's
+    probabilities rounded to float16 with or without a cache, so a CSV is the same byte for byte either way. A
+    full-size (sliding-window, YOLO) member's entries are full-size: 2 bytes per pixel and class."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
         if folder is not None:
             atomic.keep(folder)  # what an interrupted run stored saves the next one the models
 
     def predict_batch(self, member: Member, images: list[np.ndarray]) -> list[np.ndarray]:
         if self.folder is None:
-            return member.predict_batch(images)
-        folder = self.folder / f"{member.cache_key}-{self.max_side}"
+            return [as_voted(probs) for probs in member.predict_batch(images)]
+        folder = self.folder / member.cache_key
         paths = [folder / f"{image_key(image)}.npy" for image in images]
         missing = [i for i, path in enumerate(paths) if not path.is_file()]
         if missing:
             for i, probs in zip(missing, member.predict_batch([images[i] for i in missing])):
-                atomic.save_array(paths[i], shrink_probs(probs, self.max_side).astype(np.float16))
+                atomic.save_array(paths[i], probs.astype(np.float16))
         return [read_cached(path) for path in paths]
 
 

@@ -114,7 +114,7 @@ def load_plan(config: EnsembleConfig, task: Task, device: torch.device) -> Plan:
         steps = resolve_postprocess(table, task.classes, str(config.weights))
     precision = "member" if config.amp is None else amp_dtype(device, config.amp, config.amp_dtype, key="amp_dtype")
     members = load_members(entries, device, task.classes, class_weights, precision)
-    return Plan(members, ProbabilityCache(config.cache_dir, config.oof_size), thresholds, steps)
+    return Plan(members, ProbabilityCache(config.cache_dir), thresholds, steps)
 
 
 def predict_submission(config: EnsembleConfig, device: torch.device, quiet: bool = False, shard: Shard | None = None,

@@ -46,8 +46,10 @@ def test_weighted_soft_vote_of_members_at_different_sizes(handbone_root, tmp_pat
     rows = read_submission(csv)
     names = sorted(Path(c).name for c in get_task("handbone", handbone_root).test_images())
     assert [r.image_name for r in rows] == [n for n in names for _ in classes]
-    sure = np.abs(expected - 0.5) > 1e-5  # pixels on the threshold within float error may go either way
-    assert sure.mean() > 0.999
+    # pixels within the vote's float16 rounding of the threshold (each member's probabilities are rounded to
+    # float16 before the vote, as the cache stores them: at most 2.5e-4 near 0.5) may go either way
+    sure = np.abs(expected - 0.5) > 5e-4
+    assert sure.mean() > 0.99
     for i, row in enumerate(rows[:29]):
         assert row.class_name == classes[i]
         if sure[i].all():
@@ -205,24 +207,47 @@ def test_probability_cache_skips_the_models_on_a_rerun(kvasir_root, tmp_path, mo
     assert all(a >= b for a, b in zip(looser, stricter)) and sum(looser) > sum(stricter)
 
 
-def test_cache_entries_sit_on_a_bounded_grid_keyed_by_content(kvasir_root, tmp_path):
-    """A full-size (sliding-window) member cached with oof_size 16: 16x16 entries, one per distinct image;
-    renaming the images reuses them; the cached run writes the CSV the cache implies."""
-    make_conv_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), image_size=32, seed=13, inference="sliding_window")
-    extra = {"cache_dir": str(tmp_path / "cache"), "oof_size": 16}
-    members = [str(tmp_path / "m" / "fold0")]
-    first = run_ensemble(ensemble_config("kvasir", kvasir_root / "test", members, tmp_path / "a.csv", **extra),
-                         quiet=True)
+def test_the_cache_changes_nothing_and_is_keyed_by_content(kvasir_root, tmp_path):
+    """A sliding-window and a resize member: the CSV with a cache (first run, which fills it, and a re-run, which
+    reads it) is byte-equal to the CSV without one; entries sit on each member's own grid in float16, one per
+    member and distinct image, so renamed images reuse them."""
+    make_conv_run(tmp_path / "w" / "fold0", "kvasir", ("polyp",), image_size=32, seed=13, inference="sliding_window")
+    make_conv_run(tmp_path / "r" / "fold0", "kvasir", ("polyp",), image_size=32, seed=14)
+    members = [str(tmp_path / m / "fold0") for m in "wr"]
+    cached = {"cache_dir": str(tmp_path / "cache")}
+
+    def csv_bytes(name: str, root: Path = kvasir_root / "test", **extra) -> bytes:
+        return run_ensemble(ensemble_config("kvasir", root, members, tmp_path / f"{name}.csv", **extra),
+                            quiet=True).read_bytes()
+
+    without = csv_bytes("plain")
+    assert csv_bytes("first", **cached) == without and csv_bytes("again", **cached) == without
     entries = sorted((tmp_path / "cache").rglob("*.npy"))
-    assert len(entries) == 4 and all(np.load(e).shape == (1, 16, 16) for e in entries)
+    assert len(entries) == 8 and {np.load(e).dtype for e in entries} == {np.dtype(np.float16)}
+    assert sorted({np.load(e).shape for e in entries}) == [(1, 32, 32), (1, 64, 64)]  # resize grid, full size
     renamed = tmp_path / "renamed" / "images"
     renamed.mkdir(parents=True)
     for image in sorted((kvasir_root / "test" / "images").iterdir()):
         shutil.copy(image, renamed / f"x{image.name}")
-    run_ensemble(ensemble_config("kvasir", renamed.parent, members, tmp_path / "b.csv", **extra), quiet=True)
+    csv_bytes("renamed", renamed.parent, **cached)
     assert sorted((tmp_path / "cache").rglob("*.npy")) == entries
-    by_name = {r.image_name: r.rle for r in read_submission(first)}
-    assert {r.image_name[1:]: r.rle for r in read_submission(tmp_path / "b.csv")} == by_name
+
+
+def test_relative_weights_of_any_magnitude_vote_as_they_say(kvasir_root, tmp_path):
+    """Weights 1e-50 : 1e-50 (which underflow in float32) vote as 1 : 1, and 1e-50 : 2e-50 as 1 : 2."""
+    make_conv_run(tmp_path / "a" / "fold0", "kvasir", ("polyp",), image_size=32, seed=13)
+    make_conv_run(tmp_path / "b" / "fold0", "kvasir", ("polyp",), image_size=32, seed=14)
+
+    def csv_text(name: str, wa: float, wb: float) -> str:
+        members = [{"path": str(tmp_path / "a" / "fold0"), "weight": wa},
+                   {"path": str(tmp_path / "b" / "fold0"), "weight": wb}]
+        return run_ensemble(ensemble_config("kvasir", kvasir_root / "test", members, tmp_path / f"{name}.csv"),
+                            quiet=True).read_text()
+
+    uniform = csv_text("uniform", 1, 1)
+    assert any(row.split(",")[2] for row in uniform.splitlines()[1:])  # some polyp found
+    assert csv_text("tiny", 1e-50, 1e-50) == uniform
+    assert csv_text("tiny-uneven", 1e-50, 2e-50) == csv_text("uneven", 1, 2)
 
 
 def test_batched_ensemble_equals_one_image_at_a_time(handbone_root, tmp_path):

@@ -203,7 +203,7 @@ def test_every_numeric_member_field_is_refused_in_one_line_or_finite(field, valu
 def test_ensemble_numbers_are_refused_in_one_line_or_finite(tmp_path):
     """The ensemble's own numbers and each member entry's, as a user writes them in YAML."""
     base = yaml.safe_load(ENSEMBLE_YAML.read_text())
-    keys = ["oof_size", "batch_size", "thresholds", "members.0.weight", "members.0.tta_scales.0",
+    keys = ["batch_size", "thresholds", "members.0.weight", "members.0.tta_scales.0",
             "postprocess.polyp.min_share"]
 
     @EXAMPLES
@@ -223,7 +223,7 @@ def test_ensemble_numbers_are_refused_in_one_line_or_finite(tmp_path):
         except UserError as err:
             assert "\n" not in str(err)
             return
-        numbers = [config.oof_size, config.batch_size, *(m.weight for m in config.member_entries()),
+        numbers = [config.batch_size, *(m.weight for m in config.member_entries()),
                    *(s for m in config.member_entries() for s in m.tta_scales),
                    *(p.min_share for p in config.postprocess.values())]
         if isinstance(config.thresholds, float):
