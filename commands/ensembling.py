@@ -70,8 +70,9 @@ def cmd_pseudo_label(args: argparse.Namespace) -> None:
     refuse_input_as_output(args.out, [*config_files(args.config), args.splits], "--out")
     refuse_input_as_output(args.out, [*ensemble_inputs(config), config.data.root], "--out")
     labels = pseudo_label(config, Path(args.out), Path(args.splits), args.min_confidence, args.name, args.quiet)
-    print(f"{labels.root}: {labels.labelled} test images labelled, {labels.dropped} below --min-confidence "
-          f"dropped; train on them with --set \"data.extra_roots={{{args.name}: {labels.root}}}\" "
+    roots = ", ".join(f"{key}: {root}" for key, root in labels.roots.items())
+    print(f"{labels.root}: {labels.labelled} labels written over {len(labels.roots)} folds, {labels.dropped} below "
+          f"--min-confidence dropped; train on them with --set \"data.extra_roots={{{roots}}}\" "
           f"data.splits={labels.splits}")
 
 
@@ -93,13 +94,14 @@ def register(add: AddCommand) -> None:
     tune = add_config(add("tune-ensemble", cmd_tune_ensemble,
                           "per-class member weights and thresholds from OOF, cross-validated"))
     tune.add_argument("--out", default="ensemble_weights.json")
-    pseudo = add_config(add("pseudo-label", cmd_pseudo_label, "the ensemble's test masks as labels in the task's "
-                            "layout, and splits that train on them"))
+    pseudo = add_config(add("pseudo-label", cmd_pseudo_label, "per fold, the vote of the members that held the "
+                            "fold's validation images out, as labels in the task's layout, and splits that train on "
+                            "them"))
     pseudo.add_argument("--out", required=True, help="a new folder: a data root of the task's layout")
     pseudo.add_argument("--splits", required=True, help="the folds to extend (their val lists stay)")
     pseudo.add_argument("--min-confidence", type=float, default=0.0,
                         help="drop images whose mean max(p, 1-p) near the predicted foreground is below")
-    pseudo.add_argument("--name", default="pseudo", help="the key of data.extra_roots for --out")
+    pseudo.add_argument("--name", default="pseudo", help="fold k's labels are data.extra_roots key <name>-fold<k>")
 
     merge = add("merge", cmd_merge, "join the partial CSVs of a sharded ensemble")
     merge.add_argument("--csv", nargs="+", required=True)

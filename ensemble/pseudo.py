@@ -1,8 +1,10 @@
-"""`pseudo-label`: the ensemble's masks for the test images written as labels in the task's own layout (a
-data root of its own), and a splits file that adds them to every fold's `train` list, never to `val`."""
+"""`pseudo-label`: per fold, the vote of the members that held that fold's validation images out, written as
+labels in the task's own layout (`OUT/fold<k>/`, a data root of its own), and a splits file that adds fold k's
+labels to fold k's `train` list, never to `val`: no fold trains on labels drawn from its own validation images."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -10,12 +12,12 @@ import numpy as np
 from tqdm import tqdm
 
 from atomic import atomic_folder, claimable_folder
-from configs.files import Fold
+from configs.files import Fold, Splits
 from configs.schema import EnsembleConfig
 from data import get_task
 from data.splits import read_splits, write_splits
-from data.task import ROOT_SEPARATOR
-from ensemble.predict import decoded_batches, load_plan
+from data.task import ROOT_SEPARATOR, Task
+from ensemble.predict import Plan, decoded_batches, load_plan
 from errors import UserError
 from models.device import pick_device
 
@@ -46,13 +48,47 @@ def confidence(planes: list[tuple[np.ndarray, np.ndarray]], every_class_present:
 class PseudoLabels:
     root: Path
     splits: Path
+    roots: dict[str, Path]  # data.extra_roots key -> its fold's labels
     labelled: int
     dropped: int
 
 
+def fold_root_name(name: str, fold: int) -> str:
+    return f"{name}-fold{fold}"
+
+
+def fold_members(plan: Plan, folds: Splits, splits: Path) -> list[Plan]:
+    """Per fold, the plan's members that held exactly that fold's validation images out in training; a fold
+    without one is one line (other members learnt from its validation images)."""
+    plans = []
+    for index, fold in enumerate(folds.folds):
+        members = [m for m in plan.members if m.run.state().val_cases == fold.val]
+        if not members:
+            raise UserError(f"{splits}: no member was trained with fold {index}'s validation images held out (its "
+                            f"state.json val_cases): list each fold's members, so no fold's pseudo-labels come from "
+                            f"members that saw its validation images")
+        plans.append(replace(plan, members=members))
+    return plans
+
+
+def label_fold(plan: Plan, task: Task, folder: Path, min_confidence: float, batch_size: int, quiet: bool,
+               desc: str) -> list[str]:
+    """The plan's vote on every test image of `task` written as labels under `folder`; the cases written."""
+    cases, labelled = task.test_images(), []
+    with tqdm(total=len(cases), desc=desc, unit="img", disable=quiet) as bar:
+        for batch in decoded_batches(task, cases, batch_size):
+            for (case, image), vote in zip(batch, plan.votes([image for _, image in batch])):
+                planes = list(plan.planes(vote, image.shape[:2]))
+                if confidence(planes, task.every_image_holds_every_class) >= min_confidence:
+                    labelled.append(task.write_label(case, np.stack([mask for _, mask in planes]), folder))
+            bar.update(len(batch))
+    return labelled
+
+
 def pseudo_label(config: EnsembleConfig, out: Path, splits: Path, min_confidence: float = 0.0,
                  name: str = "pseudo", quiet: bool = False) -> PseudoLabels:
-    """Label the test images of `config` under `out`; `out/splits.json` is `splits` with them added."""
+    """Label the test images of `config` under `out/fold<k>/` with fold k's members; `out/splits.json` is
+    `splits` with each fold's labels added to its train list."""
     if not 0 <= min_confidence <= 1:
         raise UserError(f"--min-confidence {min_confidence}: expected a value in [0, 1]")
     if not name or ROOT_SEPARATOR in name or "/" in name:
@@ -62,20 +98,17 @@ def pseudo_label(config: EnsembleConfig, out: Path, splits: Path, min_confidence
     if folds.task != config.task:
         raise UserError(f"{splits} holds {folds.task} folds, but the ensemble's task is {config.task}")
     claimable_folder(out, "pseudo-label", "--out", beside=True)
-    plan = load_plan(config, task, pick_device(config.device, key="device"))
-    cases, labelled = task.test_images(), []
-    with atomic_folder(out, "pseudo-label") as folder, tqdm(total=len(cases), desc="pseudo-label", unit="img",
-                                                            disable=quiet) as bar:
-        for batch in decoded_batches(task, cases, config.batch_size):
-            for (case, image), vote in zip(batch, plan.votes([image for _, image in batch])):
-                planes = list(plan.planes(vote, image.shape[:2]))
-                if confidence(planes, task.every_image_holds_every_class) >= min_confidence:
-                    masks = np.stack([mask for _, mask in planes])
-                    labelled.append(f"{name}{ROOT_SEPARATOR}{task.write_label(case, masks, folder)}")
-            bar.update(len(batch))
-        earlier = f"{name}{ROOT_SEPARATOR}"  # a new round under the same name replaces the last one's labels
-        extended = folds.model_copy(update={"folds": [
-            Fold(train=[c for c in fold.train if not c.startswith(earlier)] + labelled, val=fold.val)
-            for fold in folds.folds]})
-        write_splits(extended, folder / SPLITS_FILE)
-    return PseudoLabels(out, out / SPLITS_FILE, len(labelled), len(cases) - len(labelled))
+    plans = fold_members(load_plan(config, task, pick_device(config.device, key="device")), folds, splits)
+    roots, extended, total = {}, [], 0
+    earlier = re.compile(rf"^{re.escape(name)}-fold\d+{re.escape(ROOT_SEPARATOR)}")  # a new round replaces these
+    with atomic_folder(out, "pseudo-label") as folder:
+        for index, (fold, plan) in enumerate(zip(folds.folds, plans)):
+            key = fold_root_name(name, index)
+            written = label_fold(plan, task, folder / f"fold{index}", min_confidence, config.batch_size, quiet,
+                                 f"pseudo-label {key}")
+            roots[key], total = out / f"fold{index}", total + len(written)
+            extended.append(Fold(train=[c for c in fold.train if not earlier.match(c)] +
+                                 [f"{key}{ROOT_SEPARATOR}{case}" for case in written], val=fold.val))
+        write_splits(folds.model_copy(update={"folds": extended}), folder / SPLITS_FILE)
+    images = len(task.test_images()) * len(folds.folds)
+    return PseudoLabels(out, out / SPLITS_FILE, roots, total, images - total)

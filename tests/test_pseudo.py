@@ -29,61 +29,92 @@ def csv_masks(csv: Path, task) -> dict[str, np.ndarray]:
     return {name: np.stack(masks) for name, masks in out.items()}
 
 
+def held_out(member: Path, fold: int, val: list[str]) -> Path:
+    """The member's state.json says it was trained on `fold`, holding `val` out."""
+    from models.run_folder import RunFolder
+
+    run = RunFolder(member)
+    run.write_state(run.state().model_copy(update={"fold": fold, "val_cases": val}))
+    return member
+
+
 @pytest.fixture
 def labelled(tmp_path, run_cli, kvasir_root, handbone_root):
-    """(task name -> (ensemble masks, pseudo root, splits, stdout)) for a member of each task."""
+    """(task name -> (per fold: the masks of that fold's member alone, pseudo root, splits, stdout)), two folds of
+    one member each per task."""
     def make(task_name: str, *extra: str):
         data_root = kvasir_root / "test" if task_name == "kvasir" else handbone_root
         task = get_task(task_name, data_root)
-        member = tmp_path / task_name / "m" / "fold0"
-        if task_name == "kvasir":
-            make_conv_run(member, "kvasir", task.classes, image_size=64, seed=11)
-            labelled_root = kvasir_root
-        else:
-            make_stub_run(member, "handbone", task.classes, size=32, seed=4)
-            labelled_root = handbone_root
+        labelled_root = kvasir_root if task_name == "kvasir" else handbone_root
+        folds = make_splits(get_task(task_name, labelled_root), k=2)
         splits = tmp_path / task_name / "splits.json"
-        write_splits(make_splits(get_task(task_name, labelled_root), k=2), splits)
-        csv = tmp_path / task_name / "sub.csv"
-        assert run_cli(*ensemble_argv(task_name, member, data_root, csv))[0] == 0
+        write_splits(folds, splits)
+        alone, members = [], []
+        for k, fold in enumerate(folds.folds):
+            member = tmp_path / task_name / "m" / f"fold{k}"
+            if task_name == "kvasir":
+                make_conv_run(member, "kvasir", task.classes, image_size=64, seed=11 + k)
+            else:
+                make_stub_run(member, "handbone", task.classes, size=32, seed=4 + k)
+            members.append(held_out(member, k, fold.val))
+            csv = tmp_path / task_name / f"alone{k}.csv"
+            assert run_cli(*ensemble_argv(task_name, member, data_root, csv))[0] == 0
+            alone.append(csv_masks(csv, task))
         out = tmp_path / task_name / "pseudo"
         code, stdout, err = run_cli("--quiet", "pseudo-label", "--config", ROOT / f"configs/ensemble/{task_name}.yaml",
-                                    "--set", f"members=[{member}]", f"data.root={data_root}",
-                                    f"output.csv={tmp_path / 'unused.csv'}", "--out", out, "--splits", splits, *extra)
+                                    "--set", f"members=[{tmp_path / task_name / 'm' / 'fold*'}]",
+                                    f"data.root={data_root}", f"output.csv={tmp_path / 'unused.csv'}", "--out", out,
+                                    "--splits", splits, *extra)
         assert code == 0, err
-        return csv_masks(csv, task), out, splits, stdout
+        return alone, out, splits, stdout
     return make
 
 
-def test_kvasir_pseudo_labels_read_back_as_the_ensembles_masks(labelled):
-    masks, out, splits, stdout = labelled("kvasir")
-    task = get_task("kvasir", out)
-    cases = task.labelled_cases()
-    assert sorted(Path(c).name for c in cases) == sorted(masks)
-    for case in cases:
-        np.testing.assert_array_equal(task.read_mask(case), masks[Path(case).name])
+def test_kvasir_pseudo_labels_of_each_fold_are_the_masks_of_that_folds_members_alone(labelled):
+    alone, out, splits, stdout = labelled("kvasir")
     extended, original = json.loads((out / "splits.json").read_text()), json.loads(splits.read_text())
-    for new, old in zip(extended["folds"], original["folds"]):
+    # two members that disagree: each fold's labels say whose they are
+    assert any((alone[0][name] != alone[1][name]).any() for name in alone[0])
+    for k, masks in enumerate(alone):
+        task = get_task("kvasir", out / f"fold{k}")
+        cases = task.labelled_cases()
+        assert sorted(Path(c).name for c in cases) == sorted(masks)
+        for case in cases:
+            np.testing.assert_array_equal(task.read_mask(case), masks[Path(case).name])
+        new, old = extended["folds"][k], original["folds"][k]
         assert new["val"] == old["val"]
-        assert new["train"] == old["train"] + [f"pseudo::{c}" for c in cases]
-    assert "data.extra_roots={pseudo:" in stdout
+        assert new["train"] == old["train"] + [f"pseudo-fold{k}::{c}" for c in cases]
+    assert f"data.extra_roots={{pseudo-fold0: {out / 'fold0'}, pseudo-fold1: {out / 'fold1'}}}" in stdout
+
+
+def test_a_fold_without_a_member_that_held_it_out_is_refused(kvasir_root, tmp_path, run_cli):
+    folds = make_splits(get_task("kvasir", kvasir_root), k=2)
+    write_splits(folds, tmp_path / "splits.json")
+    make_conv_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), image_size=64, seed=1)
+    member = held_out(tmp_path / "m" / "fold0", 0, folds.folds[0].val)
+    code, _, err = run_cli("--quiet", "pseudo-label", "--config", ROOT / "configs/ensemble/kvasir.yaml", "--set",
+                           f"members=[{member}]", f"data.root={kvasir_root / 'test'}", "--out", tmp_path / "p",
+                           "--splits", tmp_path / "splits.json")
+    assert code == 2 and "fold 1's validation images" in err and not (tmp_path / "p").exists()
 
 
 def test_hand_bone_pseudo_labels_are_polygons_filling_the_masks(labelled):
-    masks, out, _, _ = labelled("handbone")
-    task = get_task("handbone", out)
-    cases = task.labelled_cases()
-    assert len(cases) == len(masks) and all(c.startswith("train/DCM/") for c in cases)
-    for case in cases:
-        expected = np.stack([ndimage.binary_fill_holes(plane) for plane in masks[Path(case).name]])
-        np.testing.assert_array_equal(task.read_mask(case), expected)  # JSON polygons have no holes
+    alone, out, _, _ = labelled("handbone")
+    for k, masks in enumerate(alone):
+        task = get_task("handbone", out / f"fold{k}")
+        cases = task.labelled_cases()
+        assert len(cases) == len(masks) and all(c.startswith("train/DCM/") for c in cases)
+        for case in cases:
+            expected = np.stack([ndimage.binary_fill_holes(plane) for plane in masks[Path(case).name]])
+            np.testing.assert_array_equal(task.read_mask(case), expected)  # JSON polygons have no holes
 
 
 def test_train_fold_trains_on_the_pseudo_root_beside_the_real_one(labelled, kvasir_root, tmp_path, run_cli):
     _, out, _, _ = labelled("kvasir")
     code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "0",
                            "--set", f"data.root={kvasir_root}", f"data.splits={out / 'splits.json'}",
-                           f"data.extra_roots={{pseudo: {out}}}", f"run.dir={tmp_path / 'run'}", "train.epochs=1")
+                           f"data.extra_roots={{pseudo-fold0: {out / 'fold0'}, pseudo-fold1: {out / 'fold1'}}}",
+                           f"run.dir={tmp_path / 'run'}", "train.epochs=1")
     assert code == 0, err
     code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "1",
                            "--set", f"data.root={kvasir_root}", f"data.splits={out / 'splits.json'}",
@@ -102,17 +133,20 @@ def test_min_confidence_is_the_sureness_near_the_predicted_mask_not_over_the_who
     probs[10:20, 10:20] = 0.9
     model = FixedLogits(1, 64)
     model.logits.copy_(torch.from_numpy(np.log(probs / (1 - probs))).float()[None])
-    make_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), model, "stub-fixed", {"size": 64, "seed": 0}, 64)
     splits = tmp_path / "splits.json"
-    write_splits(make_splits(get_task("kvasir", kvasir_root), k=2), splits)
-    for threshold, kept in ((0.899, len(get_task("kvasir", root).test_images())), (0.901, 0)):
+    folds = make_splits(get_task("kvasir", kvasir_root), k=2)
+    write_splits(folds, splits)
+    for k, fold in enumerate(folds.folds):
+        make_run(tmp_path / "m" / f"fold{k}", "kvasir", ("polyp",), model, "stub-fixed", {"size": 64, "seed": 0}, 64)
+        held_out(tmp_path / "m" / f"fold{k}", k, fold.val)
+    for threshold, kept in ((0.899, 2 * len(get_task("kvasir", root).test_images())), (0.901, 0)):
         out = tmp_path / f"pseudo{threshold}"
         code, stdout, err = run_cli("--quiet", "pseudo-label", "--config", ROOT / "configs/ensemble/kvasir.yaml",
-                                    "--set", f"members=[{{path: {tmp_path / 'm' / 'fold0'}, tta: none}}]",
+                                    "--set", f"members=[{{path: {tmp_path / 'm' / 'fold*'}, tta: none}}]",
                                     f"data.root={root}", "--out", out, "--splits", splits,
                                     "--min-confidence", str(threshold))
         assert code == 0, err
-        assert f": {kept} test images labelled" in stdout
+        assert f": {kept} labels written over 2 folds" in stdout
 
 
 @pytest.mark.parametrize("flag, fragment", [(["--min-confidence", "1.5"], "--min-confidence"),
@@ -151,7 +185,7 @@ def test_a_second_round_from_the_first_rounds_splits_lists_each_pseudo_case_once
     _, out, _, _ = labelled("kvasir")
     again = tmp_path / "kvasir" / "pseudo2"
     code, _, err = run_cli("--quiet", "pseudo-label", "--config", ROOT / "configs/ensemble/kvasir.yaml", "--set",
-                           f"members=[{tmp_path / 'kvasir' / 'm' / 'fold0'}]", f"data.root={kvasir_root / 'test'}",
+                           f"members=[{tmp_path / 'kvasir' / 'm' / 'fold*'}]", f"data.root={kvasir_root / 'test'}",
                            f"output.csv={tmp_path / 'unused.csv'}", "--out", again, "--splits", out / "splits.json")
     assert code == 0, err
     first, second = read_splits(out / "splits.json"), read_splits(again / "splits.json")  # refuses duplicates
