@@ -17,12 +17,21 @@ def check_family_keys(config: MemberConfig) -> None:
     name = config.model.name
     own = family(name)
     for key, why in own.refuses.items():
-        if setting(config, key) is not None:
+        if changed(config, key):
             raise UserError(f"{key}: {why}")
     for owner, other in families().items():
         foreign = next((key for key in other.own_keys if key not in own.own_keys and setting(config, key)), None)
         if foreign is not None:
             raise UserError(f"{foreign}: a {owner} key; {name} does not read it")
+
+
+def changed(config: MemberConfig, key: str) -> bool:
+    """Whether the config sets `key` to anything but the schema's default."""
+    *path, name = key.split(".")
+    section = config
+    for part in path:
+        section = getattr(section, part)
+    return getattr(section, name) != type(section).model_fields[name].get_default(call_default_factory=True)
 
 
 def setting(config: MemberConfig, key: str) -> object:

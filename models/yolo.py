@@ -45,9 +45,27 @@ def scale_of(params: dict) -> str:
     return params.get("scale", DEFAULT_SCALE)
 
 
+IN_ULTRALYTICS = "yolov8-seg trains in ultralytics"
+YOLO_REFUSES = {  # member keys ultralytics' trainer has nothing for (the mapped ones: folds/yolo/arguments.py)
+    "train.ema_decay": f"{IN_ULTRALYTICS}, which always keeps its own EMA",
+    "train.loss": f"{IN_ULTRALYTICS}, with its own box, class and mask losses",
+    "train.swa_start": f"{IN_ULTRALYTICS}, which has no weight averaging but its EMA",
+    "train.swa_lr": f"{IN_ULTRALYTICS}, which has no weight averaging but its EMA",
+    "train.amp_dtype": f"{IN_ULTRALYTICS}, which picks float16 on CUDA itself",
+    "train.channels_last": f"{IN_ULTRALYTICS}, which keeps its own memory format",
+    "train.val_every": f"{IN_ULTRALYTICS}, which validates every epoch (model.trainer_args.val: false, at the end)",
+    "train.sync_bn": f"{IN_ULTRALYTICS}, which runs without torchrun here",
+    "scheduler.step_size": f"{IN_ULTRALYTICS}, whose schedules are cosine and linear",
+    "scheduler.gamma": f"{IN_ULTRALYTICS}, whose schedules are cosine and linear",
+    "scheduler.patience": f"{IN_ULTRALYTICS}, whose schedules are cosine and linear",
+    **{f"augment.{key}": "ultralytics' trainer has no such augmentation" for key in (
+        "clahe", "elastic", "black_rectangle", "gamma", "hue_saturation", "rgb_shift", "blur", "jpeg")},
+}
+
+
 @register(ModelFamily.YOLOV8_SEG, trainer="ultralytics", predictor=yolo_predictor,
           own_keys=("model.trainer_args", "model.box_prior"),
-          refuses={"train.ema_decay": "yolov8-seg trains in ultralytics, which always keeps its own EMA"})
+          refuses=YOLO_REFUSES)
 def yolov8_seg(num_classes: int = 1, scale: str = DEFAULT_SCALE, pretrained: bool = False):
     if scale not in SCALES:
         raise UserError(f"yolov8-seg scale {scale!r} is not one of {', '.join(SCALES)}")

@@ -1,5 +1,6 @@
 """YOLOv8-seg members: trained by ultralytics through train-fold (offline), exported labels that round-trip,
 instances turned into per-class probability maps, and soft-voting beside torch members."""
+import csv
 import json
 import os
 import socket
@@ -20,6 +21,8 @@ from submit.validate import validate_csv
 from tests.stubs import make_conv_run
 
 ROOT = Path(__file__).resolve().parents[1]
+# shared member keys that reach ultralytics' own arguments (tests/test_yolo_arguments.py reads its args.yaml)
+MAPPED_KEYS = {"kvasir": ["augment.affine=1", "augment.affine_rotate=7", "scheduler.min_lr=2e-3"], "handbone": []}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def yolo_runs(kvasir_root, handbone_root, tmp_path_factory):
             write_splits(make_splits(get_task(task, root), k=2), splits)
             code = main(["--quiet", "train-fold", "--config", str(ROOT / f"configs/{task}/tiny_yolo.yaml"), "--fold",
                          "0", "--set", f"data.root={root}", f"data.splits={splits}", f"run.dir={work / task}",
-                         "train.epochs=2", f"data.image_size={size}"])
+                         "train.epochs=2", f"data.image_size={size}", *MAPPED_KEYS[task]])
             assert code == 0
             runs[task] = work / task / "fold0"
     finally:
@@ -259,3 +262,19 @@ def test_the_exported_dataset_is_keyed_by_the_preprocessing_too(kvasir_root, tmp
                              [f"data.root={kvasir_root}", f"data.splits={splits}", f"run.dir={tmp_path / 'run'}", *extra])
         keys.append(export_key(open_fold(config, 0, resume=False)))
     assert keys[0] != keys[1]
+
+
+def test_ultralytics_received_the_mapped_arguments_and_the_state_names_the_kept_epoch(yolo_runs):
+    runs, _ = yolo_runs
+    received = yaml.safe_load((runs["kvasir"] / "ultralytics" / "args.yaml").read_text())
+    assert received["degrees"] == 7 and received["translate"] == 0.05 and received["scale"] == [0.9, 1.1]
+    assert received["fliplr"] == 0.5 and received["lrf"] == pytest.approx(0.1)
+    for run in runs.values():
+        state = json.loads((run / "state.json").read_text())
+        assert state["kept_epoch"] == 2  # train.checkpoint: last
+        chosen = json.loads((run / "ultralytics" / "best_epoch.json").read_text())
+        assert state["best_epoch"] == chosen["epoch"] and 1 <= chosen["epoch"] <= 2
+        with open(run / "log.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert [r["val_dice"] != "" for r in rows] == [False, True]  # the kept epoch's row holds its Dice
+        assert float(rows[-1]["val_dice"]) == pytest.approx(state["kept_dice"], abs=1e-6)

@@ -20,38 +20,15 @@ from configs.schema import MemberConfig
 from errors import UserError
 from folds.fold_run import FoldRun, finish_fold, open_fold, per_class_list, writing
 from folds.validation import ValidationSet
+from folds.yolo.arguments import ULTRALYTICS_DIR, check_trainer_args, train_arguments
 from folds.yolo.export import export_dataset
 from models import build_model
 from models.device import pick_device
 from models.predictors import build_predictor
-from models.run_folder import RunFolder
 from models.yolo import offline_ultralytics, scale_of, set_box_prior
-from names import OptimizerName, SchedulerName
+from names import Checkpoint
 
-ULTRALYTICS_DIR = "ultralytics"  # inside the run folder: its checkpoints, results.csv and settings
 MODEL_YAML = "model.yaml"
-OPTIMIZERS = {OptimizerName.ADAM: "Adam", OptimizerName.ADAMW: "AdamW", OptimizerName.SGD: "SGD"}
-
-
-def train_arguments(config: MemberConfig, data_yaml: Path, run: RunFolder, device: torch.device,
-                    quiet: bool) -> dict:
-    """Our config keys as ultralytics' training arguments."""
-    if config.optim.name not in OPTIMIZERS:
-        raise UserError(f"optim.name {config.optim.name!r}: ultralytics trains yolov8-seg with "
-                        f"{', '.join(OPTIMIZERS)} only")
-    return {
-        "data": str(data_yaml), "epochs": config.train.epochs, "batch": config.train.batch_size,
-        "nbs": config.train.batch_size * config.train.accumulate,  # ultralytics' default 64 accumulates batches
-        "imgsz": config.data.image_size, "optimizer": OPTIMIZERS[config.optim.name], "lr0": config.optim.lr,
-        "weight_decay": config.optim.weight_decay, "momentum": config.optim.momentum, "seed": config.train.seed,
-        "cos_lr": config.scheduler.name == SchedulerName.COSINE, "warmup_epochs": config.scheduler.warmup_epochs,
-        "device": "cpu" if device.type == "cpu" else str(device.index or 0), "workers": config.data.workers,
-        "amp": config.train.amp and device.type == "cuda", "fliplr": config.augment.hflip,
-        "flipud": config.augment.vflip, "overlap_mask": False, "plots": False, "pretrained": False, "val": True,
-        # absolute: ultralytics puts a relative project under its own runs_dir
-        "project": str(run.path.resolve()), "name": ULTRALYTICS_DIR, "exist_ok": True, "verbose": not quiet,
-        "deterministic": True, **config.model.trainer_args,
-    }
 
 
 @contextlib.contextmanager
@@ -99,19 +76,6 @@ def ultralytics_log(results_csv: Path) -> list[dict]:
     return rows
 
 
-def check_trainer_args(trainer_args: dict) -> None:
-    """Ultralytics' own names, types and ranges for `model.trainer_args`, before any work."""
-    from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg
-
-    unknown = sorted(set(trainer_args) - set(DEFAULT_CFG_DICT))
-    if unknown:
-        raise UserError(f"model.trainer_args.{unknown[0]}: not an ultralytics training argument")
-    try:
-        check_cfg(dict(trainer_args))
-    except (TypeError, ValueError) as err:
-        raise UserError(f"model.trainer_args: {str(err).strip().splitlines()[0][:200]}") from None
-
-
 def export_key(fold_run: FoldRun) -> str:
     """What the exported images depend on: the fold's files and the member's preprocessing."""
     steps = json.dumps([step.model_dump(mode="json") for step in fold_run.config.data.preprocess])
@@ -129,9 +93,9 @@ def train_yolo_fold(config: MemberConfig, fold: int, resume: bool, quiet: bool) 
     device = pick_device(config.train.device, key="train.device")
     offline_ultralytics(run.path / ULTRALYTICS_DIR / "settings")
     check_trainer_args(config.model.trainer_args)
-
-    data_yaml = export_dataset(task, split, Path(config.run.dir) / "yolo_data" / f"fold{fold}-{export_key(fold_run)}")
-    arguments = train_arguments(config, data_yaml, run, device, quiet)
+    arguments = train_arguments(config, run, device, quiet)  # refusals before any work
+    arguments["data"] = str(export_dataset(task, split, Path(config.run.dir) / "yolo_data" /
+                                           f"fold{fold}-{export_key(fold_run)}"))
     with writing(fold_run, None if resume else fold_run.state(trainer="ultralytics")):
         return train_locked(config, fold_run, resume, arguments, device, quiet)
 
@@ -143,31 +107,70 @@ def train_locked(config: MemberConfig, fold_run: FoldRun, resume: bool, argument
 
     run, task, split = fold_run.run, fold_run.task, fold_run.split
     last = run.path / ULTRALYTICS_DIR / "weights" / "last.pt"
+    record = BestRecord(run.path / ULTRALYTICS_DIR / BEST_FILE)
     with no_font_download():
         if resume:
             yolo = YOLO(str(last), task="segment")  # our own checkpoint from the interrupted run
+            yolo.add_callback("on_model_save", record)
             yolo.train(resume=True, **{k: arguments[k] for k in ("data", "device", "workers", "verbose")})
         else:
             yolo = YOLO(f"yolov8{scale_of(config.model.params)}-seg.yaml", task="segment")
             yolo.add_callback("on_train_epoch_end", lambda trainer: atomic.keep(run.path))  # resumable from here
+            yolo.add_callback("on_model_save", record)
             change = initial_change(config, len(task.classes))
             if change is not None:
                 yolo.add_callback("on_pretrain_routine_end", lambda trainer: change_new_network(trainer, change))
             yolo.train(**arguments)
+    best_epoch = record.epoch()
+    kept_epoch, network = kept_network(config, yolo, best_epoch)
     model = build_model(config.model, len(task.classes), with_pretrained=False)
-    model.load_state_dict(yolo.model.float().state_dict())
+    model.load_state_dict(network.float().state_dict())
     run.save_weights(model)
     atomic.write_text(run.path / MODEL_YAML, yaml.safe_dump(model.yaml, sort_keys=False))
     predictor = build_predictor(config, model.to(device), device)
     val = ValidationSet(task, split.val, predictor, quiet)
     sums, count = val.dice_sums(predictor, config.train.batch_size, len(task.classes))
     per_class = sums / max(count, 1)
+    dice = float(per_class.mean())
     rows = ultralytics_log(run.path / ULTRALYTICS_DIR / "results.csv")
+    for row in rows:  # the Dice of the kept weights, in the row of the epoch they come from
+        if row["epoch"] == kept_epoch:
+            row["val_dice"] = round(dice, 6)
     if rows:
-        rows[-1]["val_dice"] = round(float(per_class.mean()), 6)
         run.write_log(rows)
-    state = fold_run.state(epoch=config.train.epochs, best_epoch=config.train.epochs,
-                           best_dice=float(per_class.mean()), last_val_dice_per_class=per_class_list(per_class),
-                           trainer="ultralytics")
+    state = fold_run.state(epoch=config.train.epochs, best_epoch=best_epoch, kept_epoch=kept_epoch, kept_dice=dice,
+                           best_dice=dice if kept_epoch == best_epoch else -1.0,
+                           last_val_dice_per_class=per_class_list(per_class), trainer="ultralytics")
     finish_fold(fold_run, val, predictor, quiet, state)
     return state
+
+
+BEST_FILE = "best_epoch.json"  # beside ultralytics' files: the epoch its best.pt holds, by its own fitness
+
+
+class BestRecord:
+    """An `on_model_save` callback: when ultralytics writes best.pt (its fitness, box + mask mAP50-95, at a new
+    best), the epoch and fitness, kept on disk so a resumed run still knows them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self, trainer) -> None:
+        if trainer.best_fitness == trainer.fitness:  # ultralytics' own test for writing best.pt (None: not validated)
+            fitness = None if trainer.fitness is None else float(trainer.fitness)
+            atomic.write_text(self.path, json.dumps({"epoch": trainer.epoch + 1, "fitness": fitness}))
+
+    def epoch(self) -> int:
+        """The epoch ultralytics' best.pt holds (0: it wrote none)."""
+        return int(json.loads(self.path.read_text())["epoch"]) if self.path.is_file() else 0
+
+
+def kept_network(config: MemberConfig, yolo, best_epoch: int) -> tuple[int, torch.nn.Module]:
+    """(epoch, network) that `train.checkpoint` keeps: ultralytics' last.pt, or the best.pt it reloaded after
+    training (its last.pt when it wrote no best)."""
+    from ultralytics.nn.tasks import load_checkpoint
+
+    if config.train.checkpoint == Checkpoint.BEST and best_epoch:
+        return best_epoch, yolo.model
+    network, _ = load_checkpoint(yolo.trainer.last)  # written by this run a moment ago
+    return config.train.epochs, network
