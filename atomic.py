@@ -5,11 +5,13 @@ file and folder it makes is remembered, so a command that fails can remove what 
 (`discard_created`), except what it chose to keep for a later run (`keep`: a resumable run folder, a cache)."""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from errors import UserError
 _made_files: list[Path] = []  # files and folders this process made that did not exist before, in order
 _made_folders: list[tuple[Path, bool]] = []  # (folder, whole: made as a unit by atomic_folder)
 _kept: list[Path] = []
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # the disk or a quota is full, or the file too large
 
 
 def make_folders(path: Path | str, whole: bool = False) -> Path:
@@ -83,9 +86,31 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         os.replace(tmp, path)
         if not existed:
             _made_files.append(path)
+    except OSError as err:
+        if err.errno in FULL and not err.filename:  # a write through a handle: name the output it was for
+            raise OSError(err.errno, os.strerror(err.errno), str(path)) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextmanager
+def atomic_paths(*paths: Path | str) -> Iterator[list[Path]]:
+    """`atomic_path` for outputs that belong together (weights and their sidecar): temporary paths for all, renamed
+    into place one after the other only if the block succeeds, with SIGTERM and SIGINT held back meanwhile, so a
+    signal leaves all of them new or all of them as they were."""
+    with ExitStack() as stack:
+        temps = [stack.enter_context(atomic_path(path)) for path in paths]
+        yield temps
+        signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)  # delivered once the renames are done
+        try:
+            stack.close()  # every rename
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
+
+
+HELD_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 @contextmanager
@@ -122,10 +147,13 @@ def current_umask() -> int:
 
 
 def check_target(path: Path | str) -> Path:
-    """Refuse, before any work, a target that is a folder or whose path runs through a file."""
+    """Refuse, before any work, a target that is a folder or another non-regular file (a device, a FIFO, a
+    socket: the rename would replace it), or whose path runs through a file."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder: name a file to write")
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path} is not a regular file (a device, FIFO or socket): name a file to write")
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise UserError(f"cannot write {path}: {blocking} is a file, not a folder")
@@ -156,7 +184,7 @@ def claimable_folder(path: Path | str, command: str, option: str, beside: bool =
     earlier run of `command` did not make. True when such an earlier run made it (its marker is there)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise UserError(f"{option} {path} is a file: name a folder")
+        raise UserError(f"{option} {path} is not a folder: name a folder")
     if marker_path(path, command, beside).is_file():
         return True
     if path.is_dir() and any(path.iterdir()):

@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(Exception):
-    """SIGTERM (what job schedulers send), raised where the process is so every writer cleans up."""
+class Terminated(BaseException):
+    """SIGTERM (what job schedulers send), raised where the process is so every writer cleans up; a BaseException
+    like KeyboardInterrupt, so no library's `except Exception` (torch's during its import, say) swallows it."""
 
 
 def raise_terminated(signum: int, frame) -> None:
@@ -81,17 +82,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.command} interrupted ({err or 'Ctrl-C'}); its unfinished outputs were removed",
               file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
-    except Exception as err:  # noqa: BLE001 - the user gets one line, not a traceback
-        if args.debug:
-            traceback.print_exc()
-        message = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        print(f"error: unexpected failure while running {args.command}: {type(err).__name__}: {message[:300]} "
-              f"(--debug shows the traceback)", file=sys.stderr)
+    except BrokenPipeError:  # `score ... | head`: the reader left; say nothing more on a closed pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as err:
+        if err.errno not in atomic.FULL:
+            return unexpected(args, err)
+        print(f"error: {args.command}: {os.strerror(err.errno).lower()} writing {err.filename or 'its output'}; "
+              f"its unfinished outputs were removed", file=sys.stderr)
         return 1
+    except Exception as err:  # noqa: BLE001 - the user gets one line, not a traceback
+        return unexpected(args, err)
     finally:
         atomic.discard_created()  # after a failure, what the command made; after success, nothing
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def unexpected(args: argparse.Namespace, err: Exception) -> int:
+    """One line for a failure no one foresaw (a bug): exit 1, the traceback with --debug."""
+    if args.debug:
+        traceback.print_exc()
+    message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    print(f"error: unexpected failure while running {args.command}: {type(err).__name__}: {message[:300]} "
+          f"(--debug shows the traceback)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

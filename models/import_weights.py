@@ -85,9 +85,9 @@ def import_weights(source_path: Path, config: MemberConfig, out: Path) -> Path:
     model = build_model(config.model.model_copy(update={"weights": None, "pretrained": False}), 1)
     label, target = choose_target(source, model, source_path)
     mapping = name_mapping(source, target, source_path)
-    with atomic.atomic_path(out) as tmp:
-        save_file({name: source[mapping[name]].contiguous() for name in target}, str(tmp))
     sha256 = update_with_file(hashlib.sha256(), source_path).hexdigest()
-    write_model(sidecar, WeightsSidecar(source=str(source_path.resolve()), sha256=sha256, target=label,
-                                        model=config.model.name, tensors=len(mapping), mapping=mapping))
+    with atomic.atomic_paths(out, sidecar) as (weights_tmp, sidecar_tmp):  # they land together or not at all
+        save_file({name: source[mapping[name]].contiguous() for name in target}, str(weights_tmp))
+        write_model(sidecar_tmp, WeightsSidecar(source=str(source_path.resolve()), sha256=sha256, target=label,
+                                                model=config.model.name, tensors=len(mapping), mapping=mapping))
     return out
