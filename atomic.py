@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
@@ -103,14 +104,33 @@ def atomic_paths(*paths: Path | str) -> Iterator[list[Path]]:
     with ExitStack() as stack:
         temps = [stack.enter_context(atomic_path(path)) for path in paths]
         yield temps
-        signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)  # delivered once the renames are done
-        try:
+        with signals_held():
             stack.close()  # every rename
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
 
 
-HELD_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+HELD_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGTERM and SIGINT recorded rather than handled while the block runs, then handed to the handlers that were
+    in place (whichever thread the kernel delivered them to). Outside the main thread nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[tuple[int, object]] = []
+    previous = {number: signal.signal(number, lambda *received: pending.append(received)) for number in HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number, frame in pending:
+            handler = previous[number]
+            if callable(handler):
+                handler(number, frame)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), number)
 
 
 @contextmanager
@@ -184,7 +204,7 @@ def claimable_folder(path: Path | str, command: str, option: str, beside: bool =
     earlier run of `command` did not make. True when such an earlier run made it (its marker is there)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise UserError(f"{option} {path} is not a folder: name a folder")
+        raise UserError(f"{option} {path} is a file (or a device or FIFO), not a folder: name a folder")
     if marker_path(path, command, beside).is_file():
         return True
     if path.is_dir() and any(path.iterdir()):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import atomic
 from atomic import refuse_input_as_output
-from commands import AddCommand
+from commands import AddCommand, check_range, check_seed
 from names import TaskName, choices
 
 
@@ -18,10 +18,15 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(f"mean Dice: {report.mean_dice:.4f}")
 
 
+MAX_RESAMPLES = 1_000_000  # bootstrap resamples: a 300-image draw table of this many fits in a few GB
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from data import get_task
     from evaluate.compare import compare_csvs, comparison_table, write_comparisons
 
+    check_range("--resamples", args.resamples, 1, MAX_RESAMPLES)
+    check_seed(args.seed)
     if args.out:
         task = get_task(args.task, args.data_root)
         refuse_input_as_output(args.out, [*args.csv, *task.label_folders(task.labelled_cases())], "--out")

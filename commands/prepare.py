@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from atomic import refuse_input_as_output
-from commands import AddCommand, add_set
-from errors import UserError
+from atomic import check_target, refuse_input_as_output
+from commands import AddCommand, add_set, check_range, check_seed
 from names import SplitMethod, TaskName, choices
 
 
@@ -14,20 +13,26 @@ def cmd_split(args: argparse.Namespace) -> None:
     from data import get_task
     from data.splits import make_splits, write_splits
 
+    check_seed(args.seed)
     task = get_task(args.task, args.data_root)
     refuse_input_as_output(args.out, task.label_folders(task.labelled_cases()), "--out")
+    check_target(Path(args.out))
     splits = make_splits(task, args.k, args.seed, args.method)
     write_splits(splits, args.out)
     sizes = ", ".join(f"{len(f.train)}/{len(f.val)}" for f in splits.folds)
     print(f"{args.out}: {splits.method}, {len(splits.folds)} folds (train/val: {sizes})")
 
 
+MAX_SYNTH_SIDE, MAX_SYNTH_COUNT = 4096, 10000  # synthetic data: a 2048 px hand-bone set fits; 100000 px would not
+
+
 def cmd_synth(args: argparse.Namespace) -> None:
     from atomic import claimable_folder, mark_folder
     from data.synthetic import make_handbone, make_kvasir
 
-    if args.size < 32 or args.count < 1:
-        raise UserError(f"synth needs --size >= 32 and --count >= 1 (got {args.size}, {args.count})")
+    check_range("--size", args.size, 32, MAX_SYNTH_SIDE)
+    check_range("--count", args.count, 1, MAX_SYNTH_COUNT)
+    check_seed(args.seed)
     claimable_folder(args.out, "synth", "--out")
     mark_folder(args.out, "synth")
 

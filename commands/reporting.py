@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from commands import AddCommand
+from commands import AddCommand, check_range
 from names import TaskName, choices
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
     from report.analyze import analyze
 
+    check_range("--worst", args.worst, 0, 1000)
+    check_range("--near", args.near, 0.5, 1000)
     out = analyze(args.task, args.out, args.csv, args.runs, args.data_root, args.worst, args.near, quiet=args.quiet)
     print(out / "index.html")
 

@@ -31,6 +31,7 @@ def apply_override(raw: dict, assignment: str) -> None:
         raise UserError(f"--set {key}: the value {value!r} is not valid YAML") from None
 
 
+MAX_CONFIG_BYTES = 1_000_000
 BASE_KEY = "base"  # a config may extend another file (a path relative to it); its own keys win, section by section
 
 
@@ -43,7 +44,12 @@ def merged(base: dict, own: dict) -> dict:
 
 
 def own_raw(path: Path) -> dict:
-    """The YAML mapping of one config file, its `base` key unresolved."""
+    """The YAML mapping of one config file (a regular file of at most MAX_CONFIG_BYTES), its `base` key
+    unresolved."""
+    if path.exists() and not path.is_file():
+        raise UserError(f"config {path} is not a regular file (a folder, device or FIFO)")
+    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+        raise UserError(f"config {path} is larger than {MAX_CONFIG_BYTES} bytes: not a config")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError:

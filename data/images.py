@@ -36,8 +36,30 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def read_binary_mask(path: Path, threshold: int = 127) -> np.ndarray:
-    """Read a grayscale mask image as a viewer shows it and threshold it (pixel > threshold) to HxW bool."""
-    return decode_as_shown(path, cv2.IMREAD_GRAYSCALE, "mask") > threshold
+    """A binary mask image as a viewer shows it -> HxW bool, by what the file holds: a JPEG (lossy, its edges
+    blurred) is read in grey and thresholded (pixel > threshold); a lossless mask (PNG, BMP, TIFF, ...) must hold 0
+    and at most one other value, which is the foreground whatever it is ({0, 1}, {0, 255}, 16-bit). A lossless
+    mask with more values, or in colour, is one line."""
+    if is_jpeg(path):
+        return decode_as_shown(path, cv2.IMREAD_GRAYSCALE, "mask") > threshold
+    image = decode_as_shown(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH, "mask")
+    if image.ndim == 3 and not ((image[..., 0] == image[..., 1]).all() and (image[..., 0] == image[..., 2]).all()):
+        raise UserError(f"mask {path} is in colour: a binary mask is grey, 0 and one other value")
+    plane = image[..., 0] if image.ndim == 3 else image
+    values = np.unique(plane)
+    if len(values) > 2 or (len(values) == 2 and values[0] != 0):
+        shown = ", ".join(str(v) for v in values[:4]) + (", ..." if len(values) > 4 else "")
+        raise UserError(f"mask {path} holds the values {shown}: a binary mask holds 0 and one other value")
+    return plane > 0
+
+
+def is_jpeg(path: Path) -> bool:
+    """Whether the file's bytes are a JPEG (its start-of-image marker), whatever its name says."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2) == b"\xff\xd8"
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}") from None
 
 
 def decode_as_shown(path: Path, flags: int, what: str) -> np.ndarray:
@@ -49,7 +71,7 @@ def decode_as_shown(path: Path, flags: int, what: str) -> np.ndarray:
         data = path.read_bytes()
     except OSError as err:
         raise UserError(f"cannot read {what}: {path}: {err.strerror}") from None
-    if path.suffix.lower() in JPEG_SUFFIXES and not jpeg_complete(data):
+    if data[:2] == b"\xff\xd8" and not jpeg_complete(data):  # a JPEG by its bytes, whatever its name
         raise UserError(f"damaged {what} (the JPEG is cut short): {path}")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None:

@@ -34,8 +34,8 @@ class KvasirTask(Task):
     def labelled_cases(self) -> list[str]:
         cases = []
         for image_dir in self.image_dirs():
-            masks = {p.stem: p for p in list_images(image_dir.parent / "masks")}
-            images = list_images(image_dir)
+            masks = {p.stem: p for p in one_per_stem(list_images(image_dir.parent / "masks"), "mask")}
+            images = one_per_stem(list_images(image_dir), "image")
             for image in images:
                 if image.stem not in masks:
                     raise UserError(f"image without mask: {image}")
@@ -54,7 +54,8 @@ class KvasirTask(Task):
 
     def test_images(self) -> list[str]:
         folder = self.test_folder()
-        cases = require_nonempty([p.relative_to(self.root).as_posix() for p in list_images(folder)], folder)
+        images = one_per_stem(list_images(folder), "test image")  # their PNG masks would overwrite each other
+        cases = require_nonempty([p.relative_to(self.root).as_posix() for p in images], folder)
         self.cases_by_name(cases)
         return cases
 
@@ -96,3 +97,14 @@ class KvasirTask(Task):
         if not train or not val:
             raise UserError(f"{self.root} has no train/ and validation/ release split")
         return train, val
+
+
+def one_per_stem(paths: list[Path], what: str) -> list[Path]:
+    """`paths`, refusing two files of one folder that differ only in their suffix (`13.jpg`, `13.png`): which
+    one is meant cannot be guessed."""
+    seen: dict[tuple[Path, str], Path] = {}
+    for path in paths:
+        twin = seen.setdefault((path.parent, path.stem), path)
+        if twin != path:
+            raise UserError(f"two {what} files for one name: {twin} and {path}: keep one")
+    return paths

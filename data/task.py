@@ -54,8 +54,14 @@ class Task(ABC):
         return self.root / case
 
     def label_folders(self, cases: list[str]) -> list[Path]:
-        """The folders holding these labelled cases' images and labels: no output may be written among them."""
-        return sorted({file.parent for case in cases for file in (self.path(case), self.label_path(case))})
+        """The folders holding these labelled cases' images and labels, and every folder between them and the
+        root (`train/outputs_json` as well as `train/outputs_json/ID001`): no output may be written among them."""
+        folders = set()
+        for case in cases:
+            for file in (self.path(case), self.label_path(case)):
+                folders.update(folder for folder in (file.parent, *file.parent.parents)
+                               if folder != self.root and folder.is_relative_to(self.root))
+        return sorted(folders)
 
     def read_image(self, case: str) -> np.ndarray:
         """HxWx3 uint8 RGB image of a case (labelled or test), through the task's preprocessing."""

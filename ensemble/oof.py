@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from atomic import refuse_input_as_output
 from configs.schema import EnsembleConfig, MemberConfig
 from data import get_task, task_classes
 from data.resample import mask_on_grid, resize_plane
@@ -39,6 +40,12 @@ class OofSources:
                 raise UserError(f"member {entry!r} has no OOF probabilities of {missing}, which other entries have: "
                                 f"its folds cover other images (train every fold on the same splits)")
         return everything
+
+
+def refuse_among_labels(out: Path, sources: OofSources) -> None:
+    """The tuners' output may not land among the labelled images and labels the OOF is scored against."""
+    task = get_task(sources.member_config.task, sources.member_config.data.root)
+    refuse_input_as_output(out, task.label_folders(task.labelled_cases()), "--out")
 
 
 def oof_sources(config: EnsembleConfig) -> OofSources:

@@ -16,7 +16,7 @@ from tqdm import tqdm
 import atomic
 from configs.files import Thresholds, write_model
 from configs.schema import DEFAULT_THRESHOLD, EnsembleConfig
-from ensemble.oof import Counts, OofReader, oof_sources
+from ensemble.oof import Counts, OofReader, oof_sources, refuse_among_labels
 from ensemble.postprocess import PostChoice, choose_postprocess
 from ensemble.postprocess import describe as describe_step
 from ensemble.selection import STRATEGIES, ClassResult, tune_class
@@ -31,7 +31,9 @@ from names import PostStep
 def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> Path:
     """Pick per class the threshold maximising the weighted vote's mean OOF Dice; write thresholds.json.
     Scored as tune-ensemble scores: on each image's OOF grid, the truth resampled there."""
+    atomic.check_target(out)
     sources = oof_sources(config)
+    refuse_among_labels(out, sources)
     names = sources.common_names()
     reader = OofReader(sources, names, quiet)
     weights = tuple(sources.weights)
@@ -104,6 +106,7 @@ def tune_ensemble(config: EnsembleConfig, out: Path, quiet: bool = False) -> Tun
     """Write the weights file `out` and, beside it, `<out>_cv.csv` with the cross-validated table."""
     atomic.check_target(out)
     sources = oof_sources(config)
+    refuse_among_labels(out, sources)
     names = sources.common_names()
     folds = np.array([sources.folds[name] for name in names])
     if len(np.unique(folds)) < 2:

@@ -214,3 +214,11 @@ def test_vote_takes_csvs_whose_class_rows_come_in_another_order(tmp_path, run_cl
                            "--out", tmp_path / "v.csv")
     assert code == 0, err
     assert (tmp_path / "v.csv").read_text() == header + "x.png,one,2 2\nx.png,two,5 2\n"
+
+
+def test_the_tuners_write_nothing_among_the_labels_they_score_against(oof_members, run_cli):
+    work, data = oof_members
+    for command in ("tune-thresholds", "tune-ensemble"):
+        target = data / "train" / "masks" / "t.json"
+        code, _, err = run_cli("--quiet", command, "--config", work / "ensemble.yaml", "--out", target)
+        assert code == 2 and "lies inside" in err and not target.exists(), err

@@ -118,3 +118,39 @@ def test_check_target_refuses_a_fifo_in_one_line(tmp_path):
     fifo = special_files(tmp_path)["fifo"]
     with pytest.raises(UserError, match="not a regular file"):
         atomic.check_target(fifo)
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["compare", "--resamples", "1000000000"], "--resamples"),
+    (["compare", "--seed", "-1"], "--seed"),
+    (["split", "--seed", "-1"], "--seed"),
+    (["split", "--seed", str(2**40)], "--seed"),
+    (["synth", "--size", "100000"], "--size"),
+    (["synth", "--seed", "-1"], "--seed"),
+    (["synth", "--count", "0"], "--count"),
+])
+def test_sizes_and_seeds_out_of_range_are_one_line_before_anything_is_made(argv, flag, kvasir_root, tmp_path,
+                                                                           run_cli):
+    val, out = kvasir_root / "validation", tmp_path / "out"
+    rest = {"compare": ["--task", "kvasir", "--csv", empty_csv(val, tmp_path / "a.csv"),
+                        empty_csv(val, tmp_path / "b.csv"), "--data-root", val, "--out", out],
+            "split": ["--task", "kvasir", "--data-root", kvasir_root, "--out", out],
+            "synth": ["--task", "kvasir", "--out", out]}[argv[0]]
+    code, _, err = run_cli("--quiet", *argv, *rest)
+    assert code == 2 and flag in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge"])
+def test_a_base_config_that_is_not_a_bounded_regular_file_is_one_line(kind, tmp_path, run_cli):
+    if kind == "huge":
+        base = tmp_path / "huge.yaml"
+        base.write_text("# " + "x" * 2_000_000 + "\n")
+    else:
+        base = special_files(tmp_path).get("fifo" if kind == "fifo" else "device")
+        if base is None:
+            pytest.skip("mknod needs root")
+    config = tmp_path / "member.yaml"
+    config.write_text(f"base: {base}\n")
+    code, _, err = run_cli("--quiet", "train-fold", "--config", config, "--fold", "0")
+    assert code == 2 and str(base) in err and err.count("\n") == 1, err
