@@ -212,6 +212,11 @@ def test_an_interrupted_yolo_run_resumes_where_it_stopped(kvasir_root, tmp_path,
         code, _, err = run_cli(*args, changed, "--resume")
         assert code == 2 and fragment in err and err.count("\n") == 1, err
     assert sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*")) == before
+    checkpoint, original = run / "ultralytics/weights/last.pt", (run / "ultralytics/weights/last.pt").read_bytes()
+    checkpoint.write_bytes(original + b"\0")  # a crafted pickle in its place: never unpickled
+    code, _, err = run_cli(*args, "--resume")
+    assert code == 2 and "is not the checkpoint this run wrote" in err and err.count("\n") == 1, err
+    checkpoint.write_bytes(original)
     code, _, err = run_cli(*args, "--resume")
     assert code == 0, err
     rows = (run / "log.csv").read_text().splitlines()

@@ -25,6 +25,7 @@ from folds.yolo.export import export_dataset
 from models import build_model
 from models.device import pick_device
 from models.predictors import build_predictor
+from models.pretrained import update_with_file
 from models.yolo import offline_ultralytics, scale_of, set_box_prior
 from names import Checkpoint
 
@@ -110,13 +111,14 @@ def train_locked(config: MemberConfig, fold_run: FoldRun, resume: bool, argument
     record = BestRecord(run.path / ULTRALYTICS_DIR / BEST_FILE)
     with no_font_download():
         if resume:
-            yolo = YOLO(str(last), task="segment")  # our own checkpoint from the interrupted run
-            yolo.add_callback("on_model_save", record)
+            check_recorded_hash(last)  # last.pt is a pickle: loaded only if it is the file this project saw written
+            yolo = YOLO(str(last), task="segment")
+            first_on_model_save(yolo, record)
             yolo.train(resume=True, **{k: arguments[k] for k in ("data", "device", "workers", "verbose")})
         else:
             yolo = YOLO(f"yolov8{scale_of(config.model.params)}-seg.yaml", task="segment")
             yolo.add_callback("on_train_epoch_end", lambda trainer: atomic.keep(run.path))  # resumable from here
-            yolo.add_callback("on_model_save", record)
+            first_on_model_save(yolo, record)
             change = initial_change(config, len(task.classes))
             if change is not None:
                 yolo.add_callback("on_pretrain_routine_end", lambda trainer: change_new_network(trainer, change))
@@ -148,14 +150,36 @@ def train_locked(config: MemberConfig, fold_run: FoldRun, resume: bool, argument
 BEST_FILE = "best_epoch.json"  # beside ultralytics' files: the epoch its best.pt holds, by its own fitness
 
 
+def first_on_model_save(yolo, record: BestRecord) -> None:
+    """`record` runs first whenever ultralytics has saved its checkpoints, before any other callback."""
+    yolo.callbacks["on_model_save"].insert(0, record)
+
+
+def hash_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def check_recorded_hash(checkpoint: Path) -> None:
+    """Refuse, in one line, a checkpoint whose SHA-256 is not the one recorded when this project saw ultralytics
+    write it: a run folder is an input, and unpickling a crafted file would run its code."""
+    recorded = hash_file(checkpoint)
+    actual = update_with_file(hashlib.sha256(), checkpoint).hexdigest()
+    if not recorded.is_file() or recorded.read_text().strip() != actual:
+        raise UserError(f"{checkpoint} is not the checkpoint this run wrote (no matching {recorded.name}): it is a "
+                        f"pickle, so it is not loaded; train the fold again without --resume")
+
+
 class BestRecord:
-    """An `on_model_save` callback: when ultralytics writes best.pt (its fitness, box + mask mAP50-95, at a new
-    best), the epoch and fitness, kept on disk so a resumed run still knows them."""
+    """An `on_model_save` callback: the SHA-256 of the last.pt ultralytics just wrote (what `--resume` checks
+    before unpickling it) and, when it writes best.pt (its fitness, box + mask mAP50-95, at a new best), the
+    epoch and fitness, kept on disk so a resumed run still knows them."""
 
     def __init__(self, path: Path):
         self.path = path
 
     def __call__(self, trainer) -> None:
+        if trainer.last.is_file():
+            atomic.write_text(hash_file(trainer.last), update_with_file(hashlib.sha256(), trainer.last).hexdigest())
         if trainer.best_fitness == trainer.fitness:  # ultralytics' own test for writing best.pt (None: not validated)
             fitness = None if trainer.fitness is None else float(trainer.fitness)
             atomic.write_text(self.path, json.dumps({"epoch": trainer.epoch + 1, "fitness": fitness}))
