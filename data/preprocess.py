@@ -12,6 +12,7 @@ Preprocess = Callable[[np.ndarray], np.ndarray]
 
 
 def no_preprocess(image: np.ndarray) -> np.ndarray:
+    """The identity: an image read as it is."""
     return image
 
 

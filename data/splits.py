@@ -39,8 +39,10 @@ def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None
 
 
 def write_splits(splits: Splits, path: Path | str) -> None:
+    """Write `splits` as splits.json at `path` (atomically)."""
     write_model(path, splits)
 
 
 def read_splits(path: Path | str) -> Splits:
+    """The splits.json at `path`, validated; any problem is one line naming the file."""
     return read_model(path, Splits, "splits file")

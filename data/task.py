@@ -167,6 +167,7 @@ class JoinedTask(Task):
 
 
 def require_nonempty(items: list[str], folder: Path) -> list[str]:
+    """`items`, or one line saying `folder` holds no images."""
     if not items:
         raise UserError(f"no images found in {folder}")
     return items

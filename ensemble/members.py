@@ -24,6 +24,7 @@ Precision = torch.dtype | None | str  # "member": each member's own train.amp
 
 @dataclass
 class Member:
+    """A loaded member: its run folder, config, predictor (with its TTA), vote weight and cache key."""
     run: RunFolder
     config: MemberConfig
     predictor: Predictor
@@ -137,10 +138,12 @@ class ProbabilityCache:
 
 
 def image_key(image: np.ndarray) -> str:
+    """A content key of one image: its pixels and shape, whatever its name."""
     return hashlib.blake2b(image.tobytes() + str(image.shape).encode(), digest_size=16).hexdigest()
 
 
 def read_cached(path: Path) -> np.ndarray:
+    """A cached member prediction as float32, or one line naming the damaged entry."""
     try:
         return np.load(path, allow_pickle=False).astype(np.float32)
     except (OSError, ValueError, EOFError):

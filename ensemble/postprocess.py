@@ -36,6 +36,7 @@ class Step:
 
 
 def keep_largest(mask: np.ndarray, _: PostProcess) -> np.ndarray:
+    """The largest connected component of `mask` (an empty mask stays empty)."""
     labels, areas = components(mask)
     if len(areas) <= 2:
         return mask
@@ -61,6 +62,7 @@ def fill_holes(mask: np.ndarray, _: PostProcess) -> np.ndarray:
 
 
 def small_sizes(largest: list[float]) -> list[PostProcess]:
+    """remove_small candidates: size cut-offs below each image's largest component share."""
     if not largest:
         return []
     median = float(np.median(largest))
@@ -68,6 +70,7 @@ def small_sizes(largest: list[float]) -> list[PostProcess]:
 
 
 def just(name: PostStep) -> Callable[[list[float]], list[PostProcess]]:
+    """A candidate maker offering only the step `name`."""
     return lambda _: [PostProcess(step=name)]
 
 
@@ -87,6 +90,7 @@ def apply_postprocess(mask: np.ndarray, step: PostProcess) -> np.ndarray:
 
 
 def describe(step: PostProcess) -> str:
+    """A step as a short label for tables (`remove_small<0.002`)."""
     return STEPS[step.step].describe(step)
 
 
@@ -106,6 +110,7 @@ def candidates(masks: list[np.ndarray]) -> list[PostProcess]:
 
 @dataclass(frozen=True)
 class PostChoice:
+    """One class's post-processing: the step kept and the cross-validated Dice without and with it."""
     step: PostProcess  # chosen on every OOF image; none unless the cross-validated Dice rose
     cv_without: float  # mean OOF Dice without post-processing
     cv_with: float  # mean OOF Dice, each fold's images cleaned by the step chosen on the other folds

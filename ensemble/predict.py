@@ -76,6 +76,7 @@ def check_outputs(config: EnsembleConfig, task: Task) -> Path | None:
 
 
 def write_mask(folder: Path, image_name: str, mask: np.ndarray) -> None:
+    """One image's single-class mask as `<stem>.png` (0 / 255) in `folder`."""
     write_image_atomic(folder / f"{Path(image_name).stem}.png", mask.astype(np.uint8) * 255)
 
 
@@ -105,6 +106,7 @@ class Plan:
 
 
 def load_plan(config: EnsembleConfig, task: Task, device: torch.device) -> Plan:
+    """The members, weights, thresholds and post-processing an ensemble config asks for."""
     entries = config.member_entries()
     if config.weights is None:
         class_weights, thresholds = None, resolve_thresholds(config.thresholds, task.classes)

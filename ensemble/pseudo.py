@@ -46,6 +46,7 @@ def confidence(planes: list[tuple[np.ndarray, np.ndarray]], every_class_present:
 
 @dataclass(frozen=True)
 class PseudoLabels:
+    """What pseudo-label wrote: the root, the extended splits, each fold's extra root, counts."""
     root: Path
     splits: Path
     roots: dict[str, Path]  # data.extra_roots key -> its fold's labels
@@ -54,6 +55,7 @@ class PseudoLabels:
 
 
 def fold_root_name(name: str, fold: int) -> str:
+    """The `data.extra_roots` key of fold `fold`'s pseudo-labels: `<name>-fold<k>`."""
     return f"{name}-fold{fold}"
 
 

@@ -15,6 +15,7 @@ MAX_ADDITIONS = 20  # members added per class at most, after the first
 
 
 def single(entry: int, entries: int) -> Counts:
+    """Counts picking entry `entry` alone among `entries`."""
     return tuple(int(i == entry) for i in range(entries))
 
 
@@ -25,6 +26,7 @@ def best_member(oof: ClassOof, rows: np.ndarray) -> Counts:
 
 
 def uniform(oof: ClassOof, rows: np.ndarray) -> Counts:
+    """Counts giving every entry of `oof` one vote."""
     return (1,) * oof.entries
 
 
@@ -64,6 +66,7 @@ def cross_validated(oof: ClassOof, folds: np.ndarray) -> dict[str, np.ndarray]:
 
 @dataclass
 class ClassResult:
+    """One class's tuned vote: its counts and threshold, and the selection and held-out Dice per strategy."""
     name: str
     counts: Counts
     threshold: float
@@ -77,6 +80,7 @@ class ClassResult:
 
 
 def tune_class(oof: ClassOof, name: str, folds: np.ndarray) -> ClassResult:
+    """Tune one class's entry counts and threshold on its OOF, cross-validated over `folds`."""
     everything = np.ones(oof.images, bool)
     chosen = {key: strategy(oof, everything) for key, strategy in STRATEGIES.items()}
     thresholds = {key: settle(oof, counts, everything) for key, counts in chosen.items()}

@@ -19,6 +19,7 @@ SIDECAR_SUFFIX = ".shard.json"
 
 @dataclass(frozen=True)
 class Shard:
+    """Shard `index` of `count`: every count-th sorted test image from the index-th."""
     index: int
     count: int
 
@@ -62,6 +63,7 @@ class Shard:
 
 
 def sidecar_path(csv: Path) -> Path:
+    """The sidecar beside a partial CSV: `<csv>.shard.json`."""
     return csv.with_name(csv.name + SIDECAR_SUFFIX)
 
 
@@ -75,6 +77,7 @@ def write_sidecar(csv: Path, shard: Shard, task: str, classes: tuple[str, ...],
 
 @dataclass(frozen=True)
 class Partial:
+    """A partial CSV of `ensemble --shard` with its sidecar, read for `merge`."""
     csv: Path
     shard: Shard
     task: str

@@ -23,6 +23,7 @@ from submit.validate import test_image_sizes
 
 
 def partial_csv(out: Path, shard: Shard) -> Path:
+    """Where one torchrun rank writes its shard of the CSV before rank 0 merges them."""
     return out.with_name(f".{out.name}.rank{shard.index}of{shard.count}.csv")
 
 

@@ -48,6 +48,7 @@ def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> P
 
 @dataclass
 class Tuning:
+    """What tune-ensemble wrote: the weights file, its table and the cross-validated summary."""
     weights_file: Path
     table_file: Path
     members: list[str]
@@ -87,6 +88,7 @@ def describe(counts: Counts, members: list[str]) -> str:
 
 
 def write_table(path: Path, members: list[str], results: list[ClassResult], posts: list[PostChoice]) -> None:
+    """The cross-validated table of tune-ensemble, one row per class and a mean row, as CSV."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["class", "best_member", "uniform", "tuned", "selection_best_member", "selection_uniform",

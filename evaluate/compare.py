@@ -29,6 +29,7 @@ class ImageScores:
 
 @dataclass(frozen=True)
 class Comparison:
+    """The paired bootstrap of CSV b against CSV a on the same images (diff = b - a)."""
     a: str
     b: str
     paired: Paired
@@ -38,6 +39,7 @@ class Comparison:
 
 
 def image_scores(task_name: str, csv_path: Path | str, data_root: Path | str, quiet: bool = False) -> ImageScores:
+    """Per-image (and per-group) Dice of one CSV against the labels under `data_root`."""
     task, predictions = labelled_predictions(task_name, csv_path, data_root, quiet=quiet)
     names, groups, dice = [], [], []
     for prediction in predictions:
@@ -48,6 +50,7 @@ def image_scores(task_name: str, csv_path: Path | str, data_root: Path | str, qu
 
 
 def same_images(first: ImageScores, other: ImageScores, first_path: str, other_path: str) -> None:
+    """Refuse, in one line, two CSVs that do not cover the same images."""
     if first.names == other.names:
         return
     only_first, only_other = sorted(set(first.names) - set(other.names)), sorted(set(other.names) - set(first.names))
@@ -73,6 +76,7 @@ def compare_csvs(task_name: str, csv_paths: list[str], data_root: Path | str, re
 
 
 def comparison_table(comparisons: list[Comparison]) -> str:
+    """The comparisons as an aligned text table for the terminal."""
     lines = [f"{'b (against a = ' + comparisons[0].a + ')':<48} {'n':>4} {'mean_a':>7} {'mean_b':>7} {'diff':>8} "
              f"{'95% interval':>19} {'P(b>a)':>7} {'wins a/b/tie':>13}"]
     for c in comparisons:
@@ -83,6 +87,7 @@ def comparison_table(comparisons: list[Comparison]) -> str:
 
 
 def write_comparisons(comparisons: list[Comparison], out: Path | str) -> None:
+    """The comparisons as CSV at `out`, with the documented columns."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -17,6 +17,7 @@ from submit.submission import decode_row, group_rows, read_submission
 
 @dataclass(frozen=True)
 class Prediction:
+    """One submission decoded: its masks per image name, at each labelled image's size."""
     name: str
     case: str
     pred: np.ndarray

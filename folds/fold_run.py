@@ -124,4 +124,5 @@ def finish_fold(fold_run: FoldRun, val: ValidationSet, predictor: Predictor, qui
 
 
 def per_class_list(per_class: np.ndarray | None) -> list[float] | None:
+    """Per-class Dice rounded for state.json (None stays None)."""
     return None if per_class is None else [round(float(d), 6) for d in per_class]

@@ -11,6 +11,7 @@ from names import OptimizerName, SchedulerName
 
 
 def build_optimizer(params, config: OptimConfig) -> torch.optim.Optimizer:
+    """The optimiser `config` names over `params`."""
     if config.name == OptimizerName.ADAM:
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.name == OptimizerName.ADAMW:

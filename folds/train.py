@@ -10,6 +10,7 @@ from models import check_family_keys, family
 
 @dataclass(frozen=True)
 class FoldResult:
+    """The outcome of one train-fold: the run folder, the best Dice seen and the Dice and epoch kept."""
     run_dir: Path
     best_dice: float
     best_epoch: int
@@ -26,6 +27,7 @@ def train_fold(config: MemberConfig, fold: int, resume: bool = False, quiet: boo
 
 
 def in_our_engine(config: MemberConfig, fold: int, resume: bool, quiet: bool) -> FoldResult:
+    """Train in this project's engine (torch members)."""
     from folds.engine import train_torch_fold
 
     trainer, is_main = train_torch_fold(config, fold, resume, quiet)
@@ -34,6 +36,7 @@ def in_our_engine(config: MemberConfig, fold: int, resume: bool, quiet: bool) ->
 
 
 def in_ultralytics(config: MemberConfig, fold: int, resume: bool, quiet: bool) -> FoldResult:
+    """Train through ultralytics' trainer (YOLO members)."""
     from folds.yolo.trainer import train_yolo_fold
 
     state = train_yolo_fold(config, fold, resume, quiet)

@@ -13,6 +13,7 @@ import torch.distributed as dist
 
 @dataclass(frozen=True)
 class Processes:
+    """This process's place in a torchrun job (rank, world size, local rank) and collectives over it."""
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -73,5 +74,6 @@ def start(device: torch.device) -> Processes:
 
 
 def stop(processes: Processes) -> None:
+    """Leave the process group, if one was started."""
     if processes.distributed and dist.is_initialized():
         dist.destroy_process_group()

@@ -118,4 +118,5 @@ def effisegnet(name: str, ch: int = 32, num_classes: int = 1, pretrained: bool =
 @register(ModelFamily.EFFISEGNET_TIMM)
 def effisegnet_timm(num_classes: int = 1, encoder: str = "tf_efficientnet_lite0", ch: int = 32,
                     pretrained: bool = False, deep_supervision: bool = False) -> EffiSegNetTimm:
+    """EffiSegNet's decoder on any timm `features_only` encoder (ImageNet weights through timm)."""
     return EffiSegNetTimm(encoder, ch, num_classes, pretrained, deep_supervision)

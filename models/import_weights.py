@@ -22,6 +22,7 @@ SIDECAR_SUFFIX = ".json"  # FILE.safetensors -> FILE.safetensors.json
 
 
 def sidecar_path(out: Path) -> Path:
+    """The JSON sidecar beside an imported weights file: `<file>.json`."""
     return out.with_name(out.name + SIDECAR_SUFFIX)
 
 
@@ -63,6 +64,7 @@ def name_mapping(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor
 
 def choose_target(source: dict[str, torch.Tensor], model: nn.Module, path: Path
                   ) -> tuple[str, dict[str, torch.Tensor]]:
+    """(label, target tensors) of the network the source file holds weights for: the encoder or the whole model."""
     targets = import_targets(model)
     fitting = [t for t in targets if len(t[1]) == len(source)]
     if not fitting:

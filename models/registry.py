@@ -56,14 +56,17 @@ def registered(name: str, constructor: Callable[..., nn.Module]) -> Iterator[Non
 
 
 def available() -> list[str]:
+    """Every registered model name, sorted."""
     return sorted(_REGISTRY)
 
 
 def families() -> dict[str, Family]:
+    """Every registered family by name."""
     return dict(_REGISTRY)
 
 
 def family(name: str) -> Family:
+    """The family registered as `name`, or one line listing the names there are."""
     if name not in _REGISTRY:
         raise UserError(f"model.name: unknown model {name!r}; available: {', '.join(available())}")
     return _REGISTRY[name]

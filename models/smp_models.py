@@ -31,10 +31,12 @@ def smp_model(num_classes: int = 1, arch: str = "Unet", encoder_name: str = "res
 @register(ModelFamily.UNETPLUSPLUS)
 def unetplusplus(num_classes: int = 1, encoder_name: str = "resnet34", pretrained: bool = False,
                  **kwargs) -> nn.Module:
+    """smp's UnetPlusPlus on any smp or `tu-` timm encoder."""
     return smp_model(num_classes, "UnetPlusPlus", encoder_name, pretrained, **kwargs)
 
 
 def smp_architecture(arch: str) -> type[nn.Module]:
+    """The smp architecture class named `arch`, or one line listing them."""
     known = smp.MODEL_ARCHITECTURES_MAPPING
     if arch.lower() not in known:
         names = ", ".join(cls.__name__ for cls in known.values())

@@ -10,6 +10,7 @@ from names import ModelFamily
 
 @register(ModelFamily.SWINUNETR)
 def swinunetr(num_classes: int = 1, feature_size: int = 24, pretrained: bool = False, **kwargs) -> SwinUNETR:
+    """MONAI's 2D SwinUNETR (RGB in, one sigmoid channel per class out)."""
     if pretrained:
         raise UserError("swinunetr has no 2D pretrained weights here; use model.weights: /path/file")
     options = check_options(SwinUNETR.__init__, kwargs, "MONAI SwinUNETR", forwarded=False,

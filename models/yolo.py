@@ -37,6 +37,7 @@ def offline_ultralytics(config_dir: Path | None = None) -> None:
 
 
 def yolo_predictor(model: nn.Module, image_size: int, device: torch.device, precision: torch.dtype | None):
+    """The predictor of a YOLO member: instances turned into per-class probability maps."""
     return YoloPredictor(model, image_size, device, precision)
 
 
@@ -67,6 +68,7 @@ YOLO_REFUSES = {  # member keys ultralytics' trainer has nothing for (the mapped
           own_keys=("model.trainer_args", "model.box_prior"),
           refuses=YOLO_REFUSES)
 def yolov8_seg(num_classes: int = 1, scale: str = DEFAULT_SCALE, pretrained: bool = False):
+    """An ultralytics YOLOv8-seg network of scale n, s, m, l or x, built from its YAML."""
     if scale not in SCALES:
         raise UserError(f"yolov8-seg scale {scale!r} is not one of {', '.join(SCALES)}")
     if pretrained:

@@ -19,6 +19,7 @@ LONGEST_FIELD = 2**31 - 1  # above any RLE string: a 2048x2048 checkerboard need
 
 @dataclass(frozen=True)
 class Row:
+    """One CSV row: image name, class, RLE, and its line number for messages."""
     line: int
     image_name: str
     class_name: str

@@ -156,6 +156,7 @@ def first_on_model_save(yolo, record: BestRecord) -> None:
 
 
 def hash_file(path: Path) -> Path:
+    """Where the SHA-256 of an ultralytics checkpoint is kept: `<file>.sha256` beside it."""
     return path.with_name(path.name + ".sha256")
 
 
