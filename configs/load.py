@@ -13,6 +13,26 @@ from errors import UserError
 Config = TypeVar("Config", bound=BaseModel)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that names one key twice (which it would resolve by the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} appears twice (line "
+                                                        f"{key_node.start_mark.line + 1})",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> object:
+    """Safe YAML with every mapping's keys unique."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def apply_override(raw: dict, assignment: str) -> None:
     """Set `a.b.c=value` in a nested dict; the value is parsed as YAML."""
     key, sep, value = assignment.partition("=")
@@ -26,7 +46,7 @@ def apply_override(raw: dict, assignment: str) -> None:
             raise UserError(f"--set {key}: {part!r} is not a section")
         node = child
     try:
-        node[parts[-1]] = yaml.safe_load(value) if value else ""
+        node[parts[-1]] = load_yaml(value) if value else ""
     except yaml.YAMLError:
         raise UserError(f"--set {key}: the value {value!r} is not valid YAML") from None
 
@@ -51,7 +71,7 @@ def own_raw(path: Path) -> dict:
     if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
         raise UserError(f"config {path} is larger than {MAX_CONFIG_BYTES} bytes: not a config")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = load_yaml(path.read_text(encoding="utf-8")) or {}
     except OSError:
         raise UserError(f"cannot read config: {path}") from None
     except UnicodeDecodeError:

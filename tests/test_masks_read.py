@@ -77,3 +77,10 @@ def test_no_output_lands_among_the_labels(handbone_root, tmp_path, run_cli):
                                "--out", target)
         assert code == 2 and "lies inside" in err, err
     assert sorted(p.relative_to(handbone_root) for p in handbone_root.rglob("*")) == before
+
+
+def test_a_config_naming_one_key_twice_is_one_line(tmp_path, run_cli):
+    config = tmp_path / "member.yaml"
+    config.write_text("task: kvasir\ntrain: {epochs: 1}\ntask: handbone\n")
+    code, _, err = run_cli("--quiet", "train-fold", "--config", config, "--fold", "0")
+    assert code == 2 and "the key 'task' appears twice (line 3)" in err and err.count("\n") == 1, err
