@@ -80,7 +80,6 @@ class Task(ABC):
                             f"{str(stranger).partition(ROOT_SEPARATOR)[0]!r}, which data.extra_roots does not have")
         if stranger is not None:
             raise UserError(f"{source} names {stranger!r}, which is not a labelled image under {self.root}")
-        self.cases_by_name(cases)
         for case in cases:
             self.check_case(case)
 
@@ -120,16 +119,10 @@ class JoinedTask(Task):
         return self.extras[name], inner
 
     def labelled_cases(self) -> list[str]:
-        """The primary root's cases, then each extra root's. An extra root's image names may not repeat the
-        primary's; two extra roots may share names (each fold's pseudo-labels of the same test images), as
-        long as no fold lists both (`check_cases`)."""
-        cases = self.primary.labelled_cases()
-        extras = []
-        for name, task in self.extras.items():
-            own = [f"{name}{ROOT_SEPARATOR}{case}" for case in task.labelled_cases()]
-            self.cases_by_name(cases + own)
-            extras += own
-        return cases + extras
+        """The primary root's cases, then each extra root's (extra roots may share image names: each fold's
+        pseudo-labels of the same test images; a fold's validation names must be unique, `check_cases`)."""
+        return self.primary.labelled_cases() + [f"{name}{ROOT_SEPARATOR}{case}" for name, task in self.extras.items()
+                                                for case in task.labelled_cases()]
 
     def test_images(self) -> list[str]:
         return self.primary.test_images()

@@ -79,6 +79,7 @@ def open_fold(config: MemberConfig, fold: int, resume: bool, world_size: int = 1
         raise UserError(f"{config.data.splits}: fold {fold} has {leaked[0]!r} in both train and val "
                         f"({len(leaked)} such cases)")
     task.check_cases(split.train + split.val, str(config.data.splits))
+    task.cases_by_name(split.val)  # OOF files are named by image name: a fold's validation names are unique
     fingerprint = data_hash(split.train + split.val, task)
     resuming = resume and (run.path / STATE_FILE).is_file()
     if resuming:

@@ -222,3 +222,25 @@ def test_the_tuners_write_nothing_among_the_labels_they_score_against(oof_member
         target = data / "train" / "masks" / "t.json"
         code, _, err = run_cli("--quiet", command, "--config", work / "ensemble.yaml", "--out", target)
         assert code == 2 and "lies inside" in err and not target.exists(), err
+
+
+def test_the_release_split_trains_where_train_and_validation_share_image_names(kvasir_root, tmp_path, run_cli):
+    """Kvasir-SEG's release holds train/images/0.jpg and validation/images/0.jpg: only a fold's validation
+    names (its OOF files) must be unique."""
+    import shutil
+
+    root = tmp_path / "release"
+    for part, count in (("train", 8), ("validation", 3)):
+        for sub in ("images", "masks"):
+            (root / part / sub).mkdir(parents=True)
+            sources = sorted((kvasir_root / "train" / sub).iterdir())[:count]
+            for index, source in enumerate(sources):
+                shutil.copy(source, root / part / sub / f"{index}{source.suffix}")
+    code, _, err = run_cli("--quiet", "split", "--task", "kvasir", "--data-root", root, "--method", "release",
+                           "--out", tmp_path / "splits.json")
+    assert code == 0, err
+    code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "0",
+                           "--set", f"data.root={root}", f"data.splits={tmp_path / 'splits.json'}",
+                           f"run.dir={tmp_path / 'run'}", "train.epochs=1")
+    assert code == 0, err
+    assert len(list((tmp_path / "run" / "fold0" / "oof").iterdir())) == 3
