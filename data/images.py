@@ -12,6 +12,7 @@ import atomic
 from errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+UNSUPPORTED_SUFFIXES = (".gif", ".webp", ".apng", ".heic", ".avif", ".jp2")  # images a user may mean, never read
 
 
 # Every reader applies the EXIF orientation, as viewers (and PIL's `exif_transpose`) show the file;
@@ -110,7 +111,12 @@ def list_images(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> lis
     """All image files below `folder`, sorted by relative path."""
     if not folder.is_dir():
         raise UserError(f"no such folder: {folder}")
-    found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    unsupported = next((p for p in files if p.suffix.lower() in UNSUPPORTED_SUFFIXES), None)
+    if unsupported is not None:  # left out in silence, it would be missing from the submission
+        raise UserError(f"{unsupported}: {unsupported.suffix} images are not read (animated or lossy formats); "
+                        f"convert it to PNG or JPEG, or move it out of {folder}")
+    found = [p for p in files if p.suffix.lower() in suffixes]
     for path in found:  # a name the submission CSV (UTF-8) cannot hold
         try:
             str(path.relative_to(folder)).encode("utf-8")

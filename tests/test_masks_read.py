@@ -84,3 +84,12 @@ def test_a_config_naming_one_key_twice_is_one_line(tmp_path, run_cli):
     config.write_text("task: kvasir\ntrain: {epochs: 1}\ntask: handbone\n")
     code, _, err = run_cli("--quiet", "train-fold", "--config", config, "--fold", "0")
     assert code == 2 and "the key 'task' appears twice (line 3)" in err and err.count("\n") == 1, err
+
+
+def test_an_animated_or_webp_test_image_is_named_not_left_out(tmp_path):
+    test = tmp_path / "test" / "images"
+    test.mkdir(parents=True)
+    cv2.imwrite(str(test / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (test / "b.gif").write_bytes(b"GIF89a")
+    with pytest.raises(UserError, match="b.gif: .gif images are not read"):
+        get_task("kvasir", tmp_path / "test").test_images()
