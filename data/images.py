@@ -38,9 +38,10 @@ def read_image(path: Path) -> np.ndarray:
 
 def read_binary_mask(path: Path, threshold: int = 127) -> np.ndarray:
     """A binary mask image as a viewer shows it -> HxW bool, by what the file holds: a JPEG (lossy, its edges
-    blurred) is read in grey and thresholded (pixel > threshold); a lossless mask (PNG, BMP, TIFF, ...) must hold 0
-    and at most one other value, which is the foreground whatever it is ({0, 1}, {0, 255}, 16-bit). A lossless
-    mask with more values, or in colour, is one line."""
+    blurred) is read in grey and thresholded (pixel > threshold); a lossless mask (PNG, BMP, TIFF, ...) of 0 and one
+    other value has that value as its foreground whatever it is ({0, 1}, {0, 255}, 16-bit); a lossless 8-bit mask of
+    more values (one resized with interpolation) is thresholded like a JPEG. A colour mask, two values without 0, or
+    a 16-bit mask of more values is one line."""
     if is_jpeg(path):
         return decode_as_shown(path, cv2.IMREAD_GRAYSCALE, "mask") > threshold
     image = decode_as_shown(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH, "mask")
@@ -48,9 +49,13 @@ def read_binary_mask(path: Path, threshold: int = 127) -> np.ndarray:
         raise UserError(f"mask {path} is in colour: a binary mask is grey, 0 and one other value")
     plane = image[..., 0] if image.ndim == 3 else image
     values = np.unique(plane)
-    if len(values) > 2 or (len(values) == 2 and values[0] != 0):
-        shown = ", ".join(str(v) for v in values[:4]) + (", ..." if len(values) > 4 else "")
-        raise UserError(f"mask {path} holds the values {shown}: a binary mask holds 0 and one other value")
+    if len(values) > 2:  # an interpolated (resized) mask: its 8-bit grey above the threshold, as a JPEG's
+        if plane.dtype != np.uint8:
+            raise UserError(f"mask {path} holds {len(values)} values at 16 bits: a binary mask holds 0 and one other")
+        return plane > threshold
+    if len(values) == 2 and values[0] != 0:
+        raise UserError(f"mask {path} holds the values {values[0]} and {values[1]}: a binary mask holds 0 and one "
+                        f"other value")
     return plane > 0
 
 

@@ -15,7 +15,7 @@ from data.preprocess import Preprocess, build_preprocess, no_preprocess
 from ensemble.vote import Weight
 from errors import UserError
 from models import build_model
-from models.predictors import Predictor, build_predictor
+from models.predictors import Predictor, as_voted, build_predictor
 from models.pretrained import update_with_file
 from models.run_folder import MODEL_FILE, RunFolder, runs_matching
 
@@ -106,12 +106,6 @@ def load_members(entries: list[EnsembleMember], device: torch.device, classes: t
     for member, weight in zip(members, normalised([m.weight for m in members], len(classes))):
         member.weight = weight
     return members
-
-
-def as_voted(probs: np.ndarray) -> np.ndarray:
-    """A member's probabilities as the vote takes them, cached or not: rounded to float16 (what the cache stores),
-    on the member's own grid."""
-    return probs.astype(np.float16).astype(np.float32)
 
 
 class ProbabilityCache:

@@ -9,7 +9,7 @@ from tqdm import tqdm
 from data.resample import resize_plane
 from data.task import Task
 from evaluate.counts import Counts
-from models.predictors import Predictor
+from models.predictors import Predictor, as_voted
 
 
 class ValidationSet:
@@ -29,10 +29,10 @@ class ValidationSet:
         return np.unpackbits(self._packed[index], axis=-1, count=self.shapes[index][1]).astype(bool)
 
     def grid_probabilities(self, predictor: Predictor, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
-        """(index, Cxhxw probabilities on the predictor's grid) for every case."""
+        """(index, Cxhxw probabilities on the predictor's grid, as the vote takes them) for every case."""
         for start in range(0, len(self.cases), batch_size):
             batch = predictor.predict_batch(self._inputs[start:start + batch_size])
-            yield from enumerate(batch, start=start)
+            yield from enumerate(map(as_voted, batch), start=start)
 
     def dice_sums(self, predictor: Predictor, batch_size: int, num_classes: int) -> tuple[np.ndarray, int]:
         """Per-class sums over images of the Dice (competition formula) at threshold 0.5 and full

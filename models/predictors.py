@@ -20,6 +20,12 @@ from names import TTA, Inference
 STITCH_ON_DEVICE_MAX_PIXELS = 1024 * 1024  # larger images are stitched on the CPU, not in GPU memory
 
 
+
+def as_voted(probs: np.ndarray) -> np.ndarray:
+    """A member's probabilities as everything downstream takes them -- validation, OOF files, the vote with or
+    without its cache: rounded to float16 on the member's own grid, so validation Dice, OOF and ensemble agree."""
+    return probs.astype(np.float16).astype(np.float32)
+
 class Predictor(Protocol):
     """Anything that turns images into per-class sigmoid probabilities on a grid of its own."""
 

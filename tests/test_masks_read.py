@@ -35,12 +35,17 @@ def test_a_zero_and_k_mask_scores_as_the_same_truth_at_any_k(value, dtype, tmp_p
     assert code == 0 and "mean Dice: 1.0000" in out, err
 
 
-def test_a_mask_with_more_values_or_in_colour_is_one_line(tmp_path):
+def test_more_values_are_thresholded_and_colour_or_no_zero_is_one_line(tmp_path):
     grey = np.zeros((8, 8), np.uint8)
     grey[:2], grey[2:4] = 100, 200
-    cv2.imwrite(str(tmp_path / "three.png"), grey)
-    with pytest.raises(UserError, match="holds the values 0, 100, 200"):
-        read_binary_mask(tmp_path / "three.png")
+    cv2.imwrite(str(tmp_path / "three.png"), grey)  # an interpolated mask: thresholded at 127, as documented
+    np.testing.assert_array_equal(read_binary_mask(tmp_path / "three.png"), grey > 127)
+    cv2.imwrite(str(tmp_path / "no-zero.png"), np.where(grey > 0, 200, 100).astype(np.uint8))
+    with pytest.raises(UserError, match="holds the values 100 and 200"):
+        read_binary_mask(tmp_path / "no-zero.png")
+    cv2.imwrite(str(tmp_path / "deep.png"), grey.astype(np.uint16) * 257)
+    with pytest.raises(UserError, match="3 values at 16 bits"):
+        read_binary_mask(tmp_path / "deep.png")
     colour = np.zeros((8, 8, 3), np.uint8)
     colour[:4, :, 2] = 255
     cv2.imwrite(str(tmp_path / "red.png"), colour)
