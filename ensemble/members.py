@@ -56,7 +56,7 @@ def ensemble_inputs(config: EnsembleConfig) -> list[Path]:
 
 def load_member(path: Path, entry: EnsembleMember, device: torch.device, classes: tuple[str, ...],
                 weight: Weight, precision: Precision = "member") -> Member:
-    """Rebuild a member's network from its state.json and load its best weights."""
+    """Rebuild a member's network from its state.json and load the weights it kept (train.checkpoint)."""
     run = RunFolder(path)
     state = run.state()
     run.check_classes(state, classes)

@@ -1,5 +1,5 @@
 """`train.ema_decay`: an exponential moving average of the weights, updated every optimiser step, kept as
-the best checkpoint, and restored bit for bit by --resume."""
+the kept checkpoint, and restored bit for bit by --resume."""
 import numpy as np
 import pytest
 import torch
@@ -35,7 +35,7 @@ def test_the_ema_is_the_hand_computed_average_of_the_weights_after_each_step(kva
     for key in floats:
         np.testing.assert_allclose(averaged[key].double().numpy(), expected[key].numpy(), rtol=1e-5, atol=1e-6)
     assert not torch.equal(averaged[floats[0]], trainer.model.state_dict()[floats[0]])  # not the raw weights
-    saved = load_file(str(trainer.run.path / "model.safetensors"))  # the best checkpoint is the average
+    saved = load_file(str(trainer.run.path / "model.safetensors"))  # the kept checkpoint is the average
     assert all(torch.equal(saved[k], averaged[k]) for k in floats)
 
 
