@@ -69,7 +69,7 @@ def run_demo(workdir: Path, quiet: bool = False) -> None:
             result = train_fold(config, fold, quiet=quiet)
             solo_csvs.append(workdir / f"{name}_fold{fold}.csv")
             solo = ensemble_score(workdir, holdout, [str(result.run_dir)], solo_csvs[-1], quiet)
-            rows.append((f"{config.model.name} fold{fold}", result.best_dice, solo, time.perf_counter() - t0))
+            rows.append((f"{config.model.name} fold{fold}", result.kept_dice, solo, time.perf_counter() - t0))
         run_globs.append(str(workdir / name / "fold*"))
     t0 = time.perf_counter()
     csv = workdir / "handbone_submission.csv"

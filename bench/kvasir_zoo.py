@@ -92,7 +92,7 @@ def recipe_rows(recipes: dict[str, list[Path]]) -> list[dict]:
     rows = []
     for recipe, folders in recipes.items():
         states = [RunFolder(f).state() for f in folders]
-        oof = sum(s.best_dice * len(s.val_cases) for s in states) / sum(len(s.val_cases) for s in states)
+        oof = sum(s.kept_dice * len(s.val_cases) for s in states) / sum(len(s.val_cases) for s in states)
         rows.append({"recipe": recipe, "oof_dice": round(oof, 4),
                      "images_per_s": round(sorted(map(images_per_second, folders))[len(folders) // 2], 2),
                      "minutes_per_fold": round(sum(map(training_minutes, folders)) / len(folders), 1)})
@@ -125,7 +125,7 @@ def main() -> None:
     per_recipe = recipe_rows(recipes)
     write_table(out / "recipes.csv", per_recipe)
     best_recipe = max(per_recipe, key=lambda r: r["oof_dice"])["recipe"]
-    best_member = max(recipes[best_recipe], key=lambda f: RunFolder(f).state().best_dice)
+    best_member = max(recipes[best_recipe], key=lambda f: RunFolder(f).state().kept_dice)
     tta, tta_dice = preferred_tta(best_member, splits, data / "train", out)
     print(json.dumps({"tta": tta, "held_out_dice": tta_dice}), flush=True)
     rows = score_validation(out, data, recipes, weights, tta)
