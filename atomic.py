@@ -195,7 +195,7 @@ def refuse_input_as_output(out: Path | str, inputs: list[Path | str], option: st
 
 def marker_path(folder: Path, command: str, beside: bool = False) -> Path:
     """The file saying `command` made `folder`: inside it, or beside it for folders users hand on as they
-    are (the Kvasir masks)."""
+    are (PNG masks beside a submission)."""
     return folder.parent / f".{folder.name}.segzoo-{command}" if beside else folder / f".segzoo-{command}"
 
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import atomic
-from configs.load import load_config
+from configs.load import load_config, read_raw
 from configs.schema import EnsembleConfig, MemberConfig
 from data import get_task
 from data.splits import make_splits, write_splits
@@ -17,14 +17,19 @@ from ensemble.run import run_ensemble
 from ensemble.tune import tune_ensemble
 from evaluate.score import score_csv
 from folds.train import train_fold
-from names import TaskName
 from report.analyze import analyze
 from submit.validate import validate_csv
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
+ENSEMBLE = CONFIGS / "ensemble/handbone.yaml"
 MEMBERS = ("handbone/tiny.yaml", "handbone/tiny_effisegnet.yaml", "handbone/tiny_swinunetr.yaml",
            "handbone/tiny_yolo.yaml")
 FOLDS = 2
+
+
+def demo_task() -> str:
+    """The task the demo's ensemble config names."""
+    return read_raw(ENSEMBLE)["task"]
 
 
 def make_demo_data(workdir: Path) -> tuple[Path, Path]:
@@ -34,15 +39,15 @@ def make_demo_data(workdir: Path) -> tuple[Path, Path]:
 
 
 def ensemble_config(workdir: Path, holdout: Path, members: list[str], csv: Path, *extra: str) -> EnsembleConfig:
-    return load_config(CONFIGS / "ensemble/handbone.yaml", EnsembleConfig,
+    return load_config(ENSEMBLE, EnsembleConfig,
                        [f"members={members}", f"data.root={holdout}", f"output.csv={csv}",
                         f"cache_dir={workdir / 'probability_cache'}", *extra])
 
 
 def ensemble_score(workdir: Path, holdout: Path, members: list[str], csv: Path, quiet: bool, *extra: str) -> float:
     run_ensemble(ensemble_config(workdir, holdout, members, csv, *extra), quiet=quiet)
-    validate_csv(TaskName.HANDBONE, csv, holdout)
-    return score_csv(TaskName.HANDBONE, csv, holdout, quiet=True).mean_dice
+    validate_csv(demo_task(), csv, holdout)
+    return score_csv(demo_task(), csv, holdout, quiet=True).mean_dice
 
 
 def fresh_workdir(workdir: Path) -> None:
@@ -57,7 +62,7 @@ def run_demo(workdir: Path, quiet: bool = False) -> None:
     fresh_workdir(workdir)
     data, holdout = make_demo_data(workdir)
     splits = workdir / "handbone_splits.json"
-    write_splits(make_splits(get_task(TaskName.HANDBONE, data), k=FOLDS), splits)
+    write_splits(make_splits(get_task(demo_task(), data), k=FOLDS), splits)
     print(f"data: {data} (12 hands, 6 patients), holdout: {holdout} (4 hands), {FOLDS} folds by patient")
     rows, run_globs, solo_csvs = [], [], []
     for member in MEMBERS:
@@ -85,9 +90,9 @@ def run_demo(workdir: Path, quiet: bool = False) -> None:
     print(f"\n{'member':<28} {'val Dice':>9} {'holdout Dice':>13} {'seconds':>8}")
     for label, val, hold, seconds in rows:
         print(f"{label:<28} {'-' if val is None else f'{val:.4f}':>9} {hold:13.4f} {seconds:8.1f}")
-    holdout_report = analyze(TaskName.HANDBONE, workdir / "report_holdout", [tuned_csv, csv, *solo_csvs],
+    holdout_report = analyze(demo_task(), workdir / "report_holdout", [tuned_csv, csv, *solo_csvs],
                              data_root=str(holdout), quiet=quiet)
-    oof_report = analyze(TaskName.HANDBONE, workdir / "report_oof", runs=run_globs, quiet=quiet)
+    oof_report = analyze(demo_task(), workdir / "report_oof", runs=run_globs, quiet=quiet)
     print(f"\nreports: {holdout_report / 'index.html'} (holdout: tuned ensemble against the uniform one and each "
           f"member), {oof_report / 'index.html'} (members' OOF, training curves)")
     print(f"\nsubmissions: {csv}, {tuned_csv} (validated)   total {time.perf_counter() - started:.0f} s")

@@ -7,18 +7,28 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class TaskName(StrEnum):
-    HANDBONE = "handbone"
-    KVASIR = "kvasir"
-
-
 class SplitMethod(StrEnum):
     GROUP_KFOLD = "group-kfold"
     KFOLD = "kfold"
     RELEASE = "release"
 
 
-DEFAULT_SPLIT_METHOD = {TaskName.HANDBONE: SplitMethod.GROUP_KFOLD, TaskName.KVASIR: SplitMethod.KFOLD}
+class LabelFormat(StrEnum):
+    """How a task file's labels are stored; each is a reader and a writer registered in `data/formats/`."""
+
+    BINARY_MASK = "binary-mask"  # one mask image per image (a single-class task)
+    MASK_PER_CLASS = "mask-per-class"  # a folder per class, one mask image per image in each
+    LABEL_MAP = "label-map"  # one PNG per image: 0 background, i >= 1 the i-th class
+    POLYGON_JSON = "polygon-json"  # one JSON per image listing labelled polygons
+    COCO = "coco"  # one COCO file: polygons and RLE, categories by name
+    RLE_CSV = "rle-csv"  # one CSV: image, class, RLE
+
+
+class RleOrder(StrEnum):
+    """How a mask is flattened before run-length encoding."""
+
+    ROW_MAJOR = "row-major"
+    COLUMN_MAJOR = "column-major"
 
 
 class LossTerm(StrEnum):

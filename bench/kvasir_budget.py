@@ -29,7 +29,7 @@ from data.splits import make_splits, write_splits
 from folds.engine import FoldTrainer
 from folds.loggers import MetricLoggers
 from models.run_folder import RESUME_FILE
-from names import SplitMethod, TaskName
+from names import SplitMethod
 from plots import pyplot, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def holdout_data(data: Path, out: Path, holdout: str) -> tuple[Path, Path, Path]
         out = out / "train_fold"
         root, path, method, k = data / "train", out / "kvasir_train_5fold.json", SplitMethod.KFOLD, 5
     if not path.is_file():
-        write_splits(make_splits(get_task(TaskName.KVASIR, root), k=k, method=method), path)
+        write_splits(make_splits(get_task("kvasir", root), k=k, method=method), path)
     return root, path, out
 
 

@@ -6,6 +6,7 @@ import argparse
 import math
 from collections.abc import Callable
 
+from configs.schema import TASK_HELP
 from errors import UserError
 
 AddCommand = Callable[[str, Callable[[argparse.Namespace], None], str], argparse.ArgumentParser]
@@ -20,6 +21,11 @@ def add_config(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
     command.add_argument("--config", required=True)
     add_set(command)
     return command
+
+
+def add_task(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--task", required=True, metavar="TASK",
+                         help=TASK_HELP)
 
 
 SEED_LIMIT = 2**32  # numpy's and scikit-learn's seeds are below it

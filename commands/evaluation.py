@@ -6,8 +6,7 @@ from pathlib import Path
 
 import atomic
 from atomic import refuse_input_as_output
-from commands import AddCommand, check_range, check_seed
-from names import TaskName, choices
+from commands import AddCommand, add_task, check_range, check_seed
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -39,15 +38,14 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def register(add: AddCommand) -> None:
-    tasks = choices(TaskName)
     score = add("score", cmd_score, "mean Dice of a CSV against labels, per class")
-    score.add_argument("--task", choices=tasks, required=True)
+    add_task(score)
     score.add_argument("--csv", required=True)
     score.add_argument("--data-root", required=True)
 
     compare = add("compare", cmd_compare, "is B really better than A? the paired bootstrap of per-image Dice "
-                  "(hand-bone: over patients)")
-    compare.add_argument("--task", choices=tasks, required=True)
+                  "(over the task's groups, patients say)")
+    add_task(compare)
     compare.add_argument("--csv", nargs="+", required=True, help="A.csv B.csv [C.csv ...]: A against each other")
     compare.add_argument("--data-root", required=True)
     compare.add_argument("--resamples", type=int, default=10000)

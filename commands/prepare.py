@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 
 from atomic import check_target, refuse_input_as_output
-from commands import AddCommand, add_set, check_range, check_seed
-from names import SplitMethod, TaskName, choices
+from commands import AddCommand, add_set, add_task, check_range, check_seed
+from names import SplitMethod, choices
 
 
 def cmd_split(args: argparse.Namespace) -> None:
@@ -23,23 +23,22 @@ def cmd_split(args: argparse.Namespace) -> None:
     print(f"{args.out}: {splits.method}, {len(splits.folds)} folds (train/val: {sizes})")
 
 
-MAX_SYNTH_SIDE, MAX_SYNTH_COUNT = 4096, 10000  # synthetic data: a 2048 px hand-bone set fits; 100000 px would not
+MAX_SYNTH_SIDE, MAX_SYNTH_COUNT = 4096, 10000  # synthetic data: a 2048 px set of 29 classes fits; 100000 px would not
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
     from atomic import claimable_folder, mark_folder
-    from data.synthetic import make_handbone, make_kvasir
+    from configs.task import load_task_spec
+    from data.synthetic import make_synthetic
 
     check_range("--size", args.size, 32, MAX_SYNTH_SIDE)
     check_range("--count", args.count, 1, MAX_SYNTH_COUNT)
     check_seed(args.seed)
+    load_task_spec(args.task)  # a bad task file is one line before anything is written
     claimable_folder(args.out, "synth", "--out")
     mark_folder(args.out, "synth")
 
-    if args.task == TaskName.HANDBONE:
-        make_handbone(args.out, patients=args.count, size=args.size, seed=args.seed)
-    else:
-        make_kvasir(args.out, train=args.count, size=args.size, seed=args.seed)
+    make_synthetic(args.task, args.out, args.count, args.size, args.seed)
     print(args.out)
 
 
@@ -54,9 +53,8 @@ def cmd_import_weights(args: argparse.Namespace) -> None:
 
 
 def register(add: AddCommand) -> None:
-    tasks = choices(TaskName)
     split = add("split", cmd_split, "make k folds once, persisted as splits.json")
-    split.add_argument("--task", choices=tasks, required=True)
+    add_task(split)
     split.add_argument("--data-root", required=True)
     split.add_argument("--k", type=int, default=5)
     split.add_argument("--seed", type=int, default=0)
@@ -64,9 +62,9 @@ def register(add: AddCommand) -> None:
     split.add_argument("--out", default="splits.json")
 
     synth = add("synth", cmd_synth, "write a synthetic data set in the task's layout")
-    synth.add_argument("--task", choices=tasks, required=True)
+    add_task(synth)
     synth.add_argument("--out", required=True)
-    synth.add_argument("--count", type=int, default=6, help="patients (handbone) or train images (kvasir)")
+    synth.add_argument("--count", type=int, default=6, help="patients (a task drawing hands) or train images")
     synth.add_argument("--size", type=int, default=256)
     synth.add_argument("--seed", type=int, default=0)
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from commands import AddCommand, check_range
-from names import TaskName, choices
+from commands import AddCommand, add_task, check_range
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
@@ -19,7 +18,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 def register(add: AddCommand) -> None:
     analyze = add("analyze", cmd_analyze, "one-page report: per-class Dice, confusion, boundary error, worst "
                   "images, member comparison, training curves")
-    analyze.add_argument("--task", choices=choices(TaskName), required=True)
+    add_task(analyze)
     analyze.add_argument("--csv", nargs="+", default=[], help="submission CSVs; the first input is analysed in depth")
     analyze.add_argument("--runs", nargs="+", default=[], metavar="GLOB",
                          help="run folders or globs (their OOF probabilities > 0.5), compared after the CSVs")

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from commands import AddCommand
-from names import TaskName, choices
+from commands import AddCommand, add_task
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
@@ -16,6 +15,6 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 def register(add: AddCommand) -> None:
     validate = add("validate", cmd_validate, "check a CSV is accepted before uploading it")
-    validate.add_argument("--task", choices=choices(TaskName), required=True)
+    add_task(validate)
     validate.add_argument("--csv", required=True)
     validate.add_argument("--images", required=True, help="dataset root or test image folder")

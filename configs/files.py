@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 import atomic
 from configs.load import validated
 from configs.schema import MemberConfig, PostProcess, Probability
+from configs.task import SubmissionSpec
 from errors import UserError
 from jsonfile import read_json
 
@@ -79,6 +80,7 @@ class ShardSidecar(Typed):
     task: StrictStr
     classes: list[StrictStr] = Field(min_length=1)
     images: list[tuple[StrictStr, Annotated[StrictInt, Field(gt=0)], Annotated[StrictInt, Field(gt=0)]]]
+    submission: SubmissionSpec = SubmissionSpec()  # the task's CSV conventions, which `merge` writes by
 
 
 class WeightsSidecar(Typed):
@@ -96,6 +98,7 @@ class RunState(Typed):
     """`state.json`: what a run folder holds and how it was trained."""
 
     config: MemberConfig
+    task: str = ""  # the task's name (its task file's `name`; "": a run from before task files, config.task)
     classes: list[str]
     val_cases: list[str] = []
     fold: int = 0

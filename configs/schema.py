@@ -5,8 +5,9 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictStr, field_validator, model_validator
 
+from configs.task import builtin_tasks
 from names import (
     TTA,
     AmpDtype,
@@ -17,7 +18,6 @@ from names import (
     PostStep,
     Sampling,
     SchedulerName,
-    TaskName,
     choices,
 )
 
@@ -33,6 +33,8 @@ MAX_TTA_SCALE = 4.0
 Scale = Annotated[float, Field(gt=0, le=MAX_TTA_SCALE)]
 Probability = Annotated[StrictFloat, Field(ge=0, le=1)]  # a number (never a string or a boolean) in [0, 1]
 DEFAULT_THRESHOLD = 0.5
+TaskReference = Annotated[StrictStr, Field(min_length=1)]  # a built-in task's name or a task file (read by get_task)
+TASK_HELP = f"a built-in task ({', '.join(builtin_tasks())}) or the path of a task file"
 
 
 class PreprocessStep(Strict):
@@ -105,7 +107,7 @@ class AugmentConfig(Strict):
     clahe: float = Field(0.0, ge=0, le=1, description="probability of CLAHE (contrast-limited histogram equalisation)")
     elastic: float = Field(0.0, ge=0, le=1, description="probability of an elastic deformation")
     black_rectangle: float = Field(0.0, ge=0, le=1,
-        description="probability of blacking out the top-left 30% x 30% (the Kvasir overlay)")
+        description="probability of blacking out the top-left 30% x 30% (an endoscope's overlay corner)")
     # photometric changes another scanner or hospital brings (albumentations' own transforms)
     gamma: float = Field(0.0, ge=0, le=1, description="RandomGamma within gamma_limit (percent)")
     hue_saturation: float = Field(0.0, ge=0, le=1, description="HueSaturationValue shifts within +- hsv_limits")
@@ -214,7 +216,7 @@ class RunConfig(Strict):
 class MemberConfig(Strict):
     """One ensemble member: a model recipe trained on one fold at a time."""
 
-    task: TaskName
+    task: TaskReference = Field(description=TASK_HELP)
     data: DataConfig
     model: ModelConfig
     augment: AugmentConfig = AugmentConfig()
@@ -245,7 +247,7 @@ class EnsembleMember(Strict):
 
 class EnsembleData(Strict):
     root: Path = Field(
-        description="a folder whose images/ (Kvasir) or test/DCM (hand-bone) holds the images to predict")
+        description="the data root whose test images (its task file's images.test) are predicted")
 
 
 class EnsembleOutput(Strict):
@@ -265,7 +267,7 @@ class PostProcess(Strict):
 class EnsembleConfig(Strict):
     """Members (run folders or globs) soft-voted into a submission CSV."""
 
-    task: TaskName = Field(description="the task the members were trained for")
+    task: TaskReference = Field(description=f"the task the members were trained for: {TASK_HELP}")
     members: list[str | EnsembleMember] = Field(min_length=1,
         description="run folders or globs (fold*), or entries with path, weight, tta, tta_scales")
     data: EnsembleData = Field(description="where the images to predict are")

@@ -6,22 +6,19 @@ from pathlib import Path
 from sklearn.model_selection import GroupKFold, KFold
 
 from configs.files import Fold, Splits, read_model, write_model
-from data.kvasir import KvasirTask
 from data.task import Task
 from errors import UserError
-from names import DEFAULT_SPLIT_METHOD, SplitMethod, TaskName, choices
+from names import SplitMethod, choices
 
 
 def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None) -> Splits:
-    """Group k-fold by the task's groups or k-fold over cases (both shuffled by `seed`), or the Kvasir release
-    split."""
-    method = method or DEFAULT_SPLIT_METHOD[task.name]
+    """Group k-fold by the task's groups or k-fold over cases (both shuffled by `seed`), or the task's release
+    split; by default the task file's method."""
+    method = method or task.spec.groups.default_method()
     if method not in choices(SplitMethod):
         raise UserError(f"unknown split method {method!r}; choose one of {', '.join(choices(SplitMethod))}")
     method = SplitMethod(method)
     if method == SplitMethod.RELEASE:
-        if not isinstance(task, KvasirTask):
-            raise UserError(f"split method {method!r} exists only for {TaskName.KVASIR}, not {task.name}")
         train, val = task.release_split()
         return Splits(task=task.name, method=method, seed=seed, k=1, folds=[Fold(train=train, val=val)])
     cases = task.labelled_cases()

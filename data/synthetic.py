@@ -1,4 +1,4 @@
-"""Deterministic synthetic data sets in the exact on-disk layouts of both tasks."""
+"""Deterministic synthetic data sets: hands and polyps in the built-in tasks' layouts, shapes for any task file."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 
 import atomic
+from configs.task import TaskSpec, load_task_spec
 from data.handbone import CLASSES
 from data.images import write_image_atomic
+from data.task import Task
 
 # Finger rays (thumb first): base point (x, y), direction angle in degrees from "up", bone lengths.
 _FINGER_RAYS = (
@@ -163,3 +165,71 @@ def make_kvasir(root: Path | str, train: int = 16, validation: int = 4, test: in
             write_image_atomic(folder / "masks" / f"{index}.jpg", mask.astype(np.uint8) * 255)
             index += 1
     return root
+
+
+SHAPE_COLOURS = np.array([[230, 60, 60], [60, 200, 60], [70, 90, 235], [230, 200, 40], [200, 60, 210],
+                          [40, 200, 210], [245, 140, 40], [150, 150, 150]], np.float32)
+
+
+def shapes_sample(rng: np.random.Generator, classes: int, size: int, exclusive: bool) -> tuple[np.ndarray, np.ndarray]:
+    """An RGB image of filled shapes, one per class (each present with probability 0.8), a colour and a form per
+    class; and its CxHxW masks. The shapes of an exclusive task never overlap (each has its own cell)."""
+    image = np.full((size, size, 3), 60, np.float32) + _smooth_noise(rng, (size, size), 5)[..., None] * 12
+    masks = np.zeros((classes, size, size), np.uint8)
+    cells = int(np.ceil(np.sqrt(classes)))
+    cell = size / cells
+    for index in range(classes):
+        if rng.random() > 0.8:
+            continue
+        if exclusive or classes > 1:
+            row, column = divmod(index, cells)
+            centre = (np.array([column, row]) + rng.uniform(0.35, 0.65, 2)) * cell
+            radius = cell * rng.uniform(0.18, 0.3)
+        else:
+            centre, radius = rng.uniform(0.3, 0.7, 2) * size, size * rng.uniform(0.12, 0.25)
+        form = index % 3
+        if form == 0:
+            cv2.ellipse(masks[index], (int(centre[0]), int(centre[1])),
+                        (max(2, int(radius)), max(2, int(radius * rng.uniform(0.6, 1.0)))), rng.uniform(0, 180), 0,
+                        360, 1, -1)
+        else:
+            corners = 3 if form == 1 else 4
+            angles = rng.uniform(0, 2 * np.pi) + np.arange(corners) * 2 * np.pi / corners
+            points = centre + radius * np.stack([np.cos(angles), np.sin(angles)], 1)
+            cv2.fillPoly(masks[index], [np.round(points).astype(np.int32)], 1)
+        colour = SHAPE_COLOURS[index % len(SHAPE_COLOURS)] * (0.6 + 0.4 * (index // len(SHAPE_COLOURS) % 2))
+        image = np.where(masks[index, ..., None] > 0, colour + rng.normal(0, 8, 3), image)
+    image += rng.normal(0, 5, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), masks.astype(bool)
+
+
+def make_shapes(spec: TaskSpec, root: Path | str, train: int = 12, test: int = 4, size: int = 96,
+                seed: int = 0) -> Path:
+    """Write `train` labelled images (in the first `images.train` folder, labels in the task's format) and `test`
+    images (in the first `images.test` folder, unless that is the root) of shapes, one class each."""
+    root, rng = Path(root), np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    suffix = (spec.images.suffixes or [".png"])[0]
+    writer = Task(spec, root).labels.writer(root)
+    for index in range(train):
+        image, masks = shapes_sample(rng, len(spec.classes), size, spec.exclusive)
+        case = f"{spec.images.train[0]}/case{index:03d}{suffix}"
+        write_image_atomic(root / case, image)
+        writer.add(case, masks)
+    writer.close()
+    if spec.images.test[0] != ".":
+        for index in range(test):
+            image, _ = shapes_sample(rng, len(spec.classes), size, spec.exclusive)
+            write_image_atomic(root / spec.images.test[0] / f"test{index:03d}{suffix}", image)
+    return root
+
+
+def make_synthetic(reference: str, root: Path | str, count: int, size: int, seed: int) -> Path:
+    """A synthetic data set for the task `reference` names, drawn as its task file's `synth` says: hands (patients),
+    polyps (train images) or shapes (train images, any task)."""
+    spec = load_task_spec(reference)
+    if spec.synth == "hands":
+        return make_handbone(root, patients=count, size=size, seed=seed)
+    if spec.synth == "polyps":
+        return make_kvasir(root, train=count, size=size, seed=seed)
+    return make_shapes(spec, root, train=count, test=max(2, count // 3), size=size, seed=seed)

@@ -1,53 +1,121 @@
-"""The Task seam: everything downstream sees classes, cases, images, masks and groups."""
+"""The Task seam: a data root read as its task file says; everything downstream sees classes, cases, images, masks
+and groups, never which task it is."""
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
-from data.images import image_size, read_image
+import atomic
+from configs.task import TaskSpec, builtin_tasks, load_task_spec
+from data.formats import FORMATS, Labels
+from data.images import IMAGE_SUFFIXES, image_size, list_images, read_image
 from data.preprocess import Preprocess, no_preprocess
 from errors import UserError
 
 
-class Task(ABC):
-    """A dataset root in a task's on-disk layout. Cases are image paths relative to the root."""
+class Task:
+    """A dataset root read as a task file describes it. Cases are image paths relative to the root."""
 
-    name: ClassVar[str]
-    classes: ClassVar[tuple[str, ...]]
-    every_image_holds_every_class: ClassVar[bool] = False  # true of both built-in tasks (a polyp; all 29 bones)
-
-    def __init__(self, root: Path | str, preprocess: Preprocess = no_preprocess):
-        self.root, self.preprocess = Path(root), preprocess
+    def __init__(self, spec: TaskSpec, root: Path | str, preprocess: Preprocess = no_preprocess):
+        self.spec, self.root, self.preprocess = spec, Path(root), preprocess
         if not self.root.is_dir():
             raise UserError(f"data root is not a folder: {self.root}")
+        self.name, self.classes = spec.name, tuple(spec.classes)
+        self.every_image_holds_every_class = spec.every_image_holds_every_class
+        self.labels = FORMATS[spec.labels.format](spec, self.root)
+        self.suffixes = tuple(spec.images.suffixes or IMAGE_SUFFIXES)
+        self.pattern = re.compile(spec.groups.pattern) if spec.groups.pattern else None
 
-    @abstractmethod
+    def train_folders(self) -> list[Path]:
+        """The labelled image folders present under the root: those with their labels, else every one present
+        (whose images then lack labels, which `labelled_cases` names)."""
+        present = [index for index, folder in enumerate(self.spec.images.train) if (self.root / folder).is_dir()]
+        chosen = [index for index in present if self.labels.present(index)] or present
+        if not chosen:
+            raise UserError(f"no labelled images under {self.root}: expected {self.spec.images.train[0]}/ with "
+                            f"its {self.spec.labels.format} labels ({self.labels_where()})")
+        return [self.root / self.spec.images.train[index] for index in chosen]
+
+    def labels_where(self) -> str:
+        labels = self.spec.labels
+        return labels.file if labels.file else ", ".join(labels.folder or [])
+
     def labelled_cases(self) -> list[str]:
         """Relative paths of every labelled image, sorted."""
+        cases = []
+        for folder in self.train_folders():
+            images = [p for p in list_images(folder, self.suffixes) if not self.labels.is_label_file(p)]
+            images = one_per_stem(images, "image")
+            cases += [p.relative_to(self.root).as_posix() for p in images]
+        cases = require_nonempty(sorted(cases), self.root)
+        if self.spec.images.unique_names:
+            self.cases_by_name(cases)
+        self.labels.check_pairing(cases)
+        return cases
 
-    @abstractmethod
-    def read_mask(self, case: str) -> np.ndarray:
-        """CxHxW bool mask of a labelled case."""
-
-    @abstractmethod
-    def test_images(self) -> list[str]:
-        """Relative paths of the unlabelled images to predict, sorted."""
-
-    @abstractmethod
-    def write_label(self, case: str, masks: np.ndarray, root: Path) -> str:
-        """Write a case's image with CxHxW `masks` as a labelled case of this layout under `root`; its case there."""
-
-    @abstractmethod
     def test_folder(self) -> Path:
         """The folder whose images (at any depth) are the test images: no output may be written inside it."""
+        for folder in self.spec.images.test:
+            if (self.root / folder).is_dir():
+                return (self.root / folder) if folder != "." else self.root
+        raise UserError(f"no test image folder under {self.root}: expected one of {', '.join(self.spec.images.test)}")
 
-    @abstractmethod
+    def test_images(self) -> list[str]:
+        """Relative paths of the unlabelled images to predict, sorted."""
+        folder = self.test_folder()
+        images = [p for p in list_images(folder, self.suffixes) if not self.labels.is_label_file(p)]
+        images = one_per_stem(images, "test image")  # their PNG masks would collide
+        cases = require_nonempty([p.relative_to(self.root).as_posix() for p in images], folder)
+        self.cases_by_key(cases)
+        return cases
+
     def label_path(self, case: str) -> Path:
-        """The label file (mask or polygons) of a labelled case."""
+        """The label file (mask, label map, polygons, or the one file of all labels) of a labelled case."""
+        return self.labels.label_path(case)
+
+    def read_labels(self, case: str) -> Labels:
+        """A labelled case's masks (CxHxW bool) and ignored pixels, at its image's size as shown."""
+        return self.labels.read(case, image_size(self.root / case))
+
+    def read_mask(self, case: str) -> np.ndarray:
+        """CxHxW bool mask of a labelled case."""
+        return self.read_labels(case).masks
+
+    def check_case(self, case: str) -> None:
+        """Refuse in one line, from headers and labels alone, a case that cannot be read as it is shown."""
+        self.labels.check(case, image_size(self.root / case))
+
+    def group(self, case: str) -> str:
+        """Cases of one group always land in the same fold: the task's `groups.pattern` over the case's path."""
+        if self.pattern is None:
+            return case
+        match = self.pattern.search(case)
+        if match is None:
+            raise UserError(f"groups.pattern {self.pattern.pattern!r} of task {self.name} does not match {case!r}: "
+                            f"it groups nothing there")
+        return match.group(1) if self.pattern.groups else match.group(0)
+
+    def release_split(self) -> tuple[list[str], list[str]]:
+        """The task's fixed split by path prefix: (train cases, validation cases)."""
+        release = self.spec.groups.release
+        if release is None:
+            having = [name for name in builtin_tasks() if load_task_spec(name).groups.release is not None]
+            raise UserError(f"split method 'release' exists only for {', '.join(having) or 'tasks with one'}, not "
+                            f"{self.name}: its task file has no groups.release")
+        cases = self.labelled_cases()
+        train = [c for c in cases if c.startswith(release.train)]
+        val = [c for c in cases if c.startswith(release.val)]
+        if not train or not val:
+            raise UserError(f"{self.root} has no {release.train} and {release.val} release split")
+        return train, val
+
+    def write_labels(self, root: Path) -> CaseWriter:
+        """A writer of test images with their masks as labelled cases of this task under `root`."""
+        return CaseWriter(self, root)
 
     def path(self, case: str) -> Path:
         """The image file of a case."""
@@ -67,10 +135,6 @@ class Task(ABC):
         """HxWx3 uint8 RGB image of a case (labelled or test), through the task's preprocessing."""
         return self.preprocess(read_image(self.root / case))
 
-    def check_case(self, case: str) -> None:
-        """Refuse in one line, from headers and labels alone, a case that cannot be read as it is shown."""
-        image_size(self.root / case)
-
     def check_cases(self, cases: list[str], source: str) -> None:
         """Before any work: every case `source` names is a labelled case of this root, and readable."""
         known = set(self.labelled_cases())
@@ -83,18 +147,65 @@ class Task(ABC):
         for case in cases:
             self.check_case(case)
 
-    def group(self, case: str) -> str:
-        """Cases of one group always land in the same fold."""
-        return case
+    def image_key(self, case: str) -> str:
+        """How the submission CSV names a case's image (its file name or stem)."""
+        return self.spec.submission.image_key(case)
 
     def cases_by_name(self, cases: list[str]) -> dict[str, str]:
-        """Map base name -> case, refusing duplicate base names."""
-        counts = Counter(Path(c).name for c in cases)
-        duplicated = [name for name, n in counts.items() if n > 1]
-        if duplicated:
-            first = sorted(c for c in cases if Path(c).name == duplicated[0])
-            raise UserError(f"duplicate image name {duplicated[0]!r}: {', '.join(first)}")
-        return {Path(c).name: c for c in cases}
+        """Map base name (what OOF files are named by) -> case, refusing duplicate base names."""
+        return unique_keys(cases, lambda case: Path(case).name)
+
+    def cases_by_key(self, cases: list[str]) -> dict[str, str]:
+        """Map the submission's image name (file name or stem) -> case, refusing two cases of one name."""
+        return unique_keys(cases, self.image_key)
+
+    def test_image_sizes(self) -> dict[str, tuple[int, int]]:
+        """The submission's image name -> (H, W) of every test image, in the CSV's order."""
+        by_name = self.cases_by_key(self.test_images())
+        return {name: image_size(self.root / case) for name, case in by_name.items()}
+
+
+class CaseWriter:
+    """Writes images of a task's root with their masks as labelled cases of its layout under another root."""
+
+    def __init__(self, task: Task, root: Path):
+        self.task, self.root = task, root
+        self.labels = task.labels.writer(root)
+
+    def add(self, case: str, masks: np.ndarray) -> str:
+        """The image of `case` (its bytes, under the first `images.train` folder, its path below the test folder
+        kept) and its CxHxW `masks`; returns its case under the writer's root."""
+        source = self.task.path(case)
+        below = source.relative_to(self.task.test_folder()) if source.is_relative_to(self.task.test_folder()) \
+            else Path(source.name)
+        target = (Path(self.task.spec.images.train[0]) / below).as_posix()
+        atomic.write_bytes(self.root / target, source.read_bytes())
+        self.labels.add(target, masks)
+        return target
+
+    def close(self) -> None:
+        self.labels.close()
+
+
+def unique_keys(cases: list[str], key: Callable[[str], str]) -> dict[str, str]:
+    """Map key -> case, refusing two cases of one key in one line."""
+    counts = Counter(key(c) for c in cases)
+    duplicated = [name for name, n in counts.items() if n > 1]
+    if duplicated:
+        first = sorted(c for c in cases if key(c) == duplicated[0])
+        raise UserError(f"duplicate image name {duplicated[0]!r}: {', '.join(first)}")
+    return {key(c): c for c in cases}
+
+
+def one_per_stem(paths: list[Path], what: str) -> list[Path]:
+    """`paths`, refusing two files of one folder that differ only in their suffix (`13.jpg`, `13.png`): which
+    one is meant cannot be guessed."""
+    seen: dict[tuple[Path, str], Path] = {}
+    for path in paths:
+        twin = seen.setdefault((path.parent, path.stem), path)
+        if twin != path:
+            raise UserError(f"two {what} files for one name: {twin} and {path}: keep one")
+    return paths
 
 
 ROOT_SEPARATOR = "::"  # '<extra root name>::<case>' names a case of an extra data root
@@ -106,9 +217,10 @@ class JoinedTask(Task):
 
     def __init__(self, primary: Task, extras: dict[str, Task]):
         self.primary, self.extras = primary, extras
-        self.root, self.preprocess = primary.root, primary.preprocess
-        self.name, self.classes = primary.name, primary.classes
-        self.every_image_holds_every_class = primary.every_image_holds_every_class
+        self.spec, self.root, self.preprocess = primary.spec, primary.root, primary.preprocess
+        self.labels = primary.labels
+        self.name, self.classes, self.suffixes = primary.name, primary.classes, primary.suffixes
+        self.every_image_holds_every_class, self.pattern = primary.every_image_holds_every_class, primary.pattern
 
     def part(self, case: str) -> tuple[Task, str]:
         name, separator, inner = case.partition(ROOT_SEPARATOR)
@@ -127,10 +239,6 @@ class JoinedTask(Task):
     def test_images(self) -> list[str]:
         return self.primary.test_images()
 
-    def write_label(self, case: str, masks: np.ndarray, root: Path) -> str:
-        task, inner = self.part(case)
-        return task.write_label(inner, masks, root)
-
     def path(self, case: str) -> Path:
         task, inner = self.part(case)
         return task.path(inner)
@@ -146,9 +254,9 @@ class JoinedTask(Task):
         task, inner = self.part(case)
         return task.read_image(inner)
 
-    def read_mask(self, case: str) -> np.ndarray:
+    def read_labels(self, case: str) -> Labels:
         task, inner = self.part(case)
-        return task.read_mask(inner)
+        return task.read_labels(inner)
 
     def check_case(self, case: str) -> None:
         task, inner = self.part(case)

@@ -1,5 +1,5 @@
-"""Write docs/reference/cli.md and docs/reference/config.md from the code itself: every command and flag from the
-argparse parsers, every config key with its type, default and bounds from the pydantic models. `make docs` runs
+"""Write docs/reference/{cli,config,task-file}.md from the code itself: every command and flag from the argparse
+parsers, every config and task file key with its type, default and bounds from the pydantic models. `make docs` runs
 it; tests/test_docs.py fails when a page differs from what this would write now.
 
     python docs/generate_reference.py            # rewrite the pages
@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from cli import build_parser  # noqa: E402
 from configs.schema import EnsembleConfig, MemberConfig  # noqa: E402
+from configs.task import TaskSpec  # noqa: E402
 
-PAGES = {"cli.md": "every command and flag", "config.md": "every config key"}
+PAGES = {"cli.md": "every command and flag", "config.md": "every config key", "task-file.md": "every task file key"}
 BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("multiple_of", "multiple of"),
           ("min_length", "at least"), ("max_length", "at most"))
 
@@ -117,9 +118,18 @@ def config_page() -> str:
     return "\n".join(lines)
 
 
+def task_page() -> str:
+    lines = ["# Task file reference (generated from the pydantic model: `make docs`)", "",
+             "`task:` in a config (and `--task`) takes a built-in name (a file of `configs/tasks/`) or the path of "
+             "a task file. Unknown keys are refused; folders and files are relative to the data root. How to write "
+             "one, with an example per label format: [bring your own competition](../how-to/add-a-task.md).", "",
+             "| key | type | default | bounds | what |", "|---|---|---|---|---|", *key_rows(TaskSpec), ""]
+    return "\n".join(lines)
+
+
 def pages() -> dict[Path, str]:
     folder = ROOT / "docs" / "reference"
-    return {folder / "cli.md": cli_page(), folder / "config.md": config_page()}
+    return {folder / "cli.md": cli_page(), folder / "config.md": config_page(), folder / "task-file.md": task_page()}
 
 
 def main() -> int:

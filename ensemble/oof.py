@@ -10,11 +10,13 @@ from tqdm import tqdm
 
 from atomic import refuse_input_as_output
 from configs.schema import EnsembleConfig, MemberConfig
-from data import get_task, task_classes
+from configs.task import MetricSpec
+from data import get_task, task_classes, task_name
 from data.resample import mask_on_grid, resize_plane
 from ensemble.members import expand
 from ensemble.thresholds import image_threshold_dice
 from errors import UserError
+from evaluate.counts import DEFAULT_METRIC, mean_scored
 from models.run_folder import RunFolder, read_oof
 
 Counts = tuple[int, ...]  # how many times each entry was picked
@@ -60,9 +62,9 @@ def oof_sources(config: EnsembleConfig) -> OofSources:
         for path, _ in expand([entry], need_oof=True):
             run = RunFolder(path)
             state = run.state()
-            if state.config.task != config.task:
-                raise UserError(f"member {path} was trained for the {state.config.task} task; the ensemble config's "
-                                f"task is {config.task}")
+            if (state.task or state.config.task) != task_name(config.task):
+                raise UserError(f"member {path} was trained for the {state.task or state.config.task} task; the "
+                                f"ensemble config's task is {task_name(config.task)}")
             run.check_classes(state, task_classes(config.task))
             first_config = first_config or state.config
             files = run.oof_files(state)
@@ -82,6 +84,7 @@ class ClassOof:
     truth: np.ndarray  # (pixels,) bool
     image: np.ndarray  # (pixels,) index of each pixel's image
     images: int
+    metric: MetricSpec = field(default_factory=lambda: DEFAULT_METRIC)
     _dice: dict[Counts, np.ndarray] = field(default_factory=dict)
 
     def dice(self, counts: Counts) -> np.ndarray:
@@ -89,12 +92,12 @@ class ClassOof:
         if counts not in self._dice:
             weights = np.asarray(counts, np.float32) / sum(counts)
             vote = np.tensordot(weights, self.planes, axes=1)
-            self._dice[counts] = image_threshold_dice(vote, self.truth, self.image, self.images)
+            self._dice[counts] = image_threshold_dice(vote, self.truth, self.image, self.images, metric=self.metric)
         return self._dice[counts]
 
     def mean_dice(self, counts: Counts, rows: np.ndarray) -> np.ndarray:
         """(thresholds,) mean Dice over the images in `rows`."""
-        return self.dice(counts)[rows].mean(0)
+        return mean_scored(self.dice(counts)[rows], 0)
 
     @property
     def entries(self) -> int:
@@ -117,8 +120,8 @@ class OofReader:
         self.sources, self.names = sources, names
         task = get_task(sources.member_config.task, sources.member_config.data.root)
         cases = task.cases_by_name(task.labelled_cases())
-        self.classes = task.classes
-        self.groups = [task.group(cases[name]) for name in names]  # hand-bone: the patient of each image
+        self.classes, self.metric = task.classes, task.spec.metric
+        self.groups = [task.group(cases[name]) for name in names]  # the task's groups (patients, say)
         self.grids, self.truths = [], []
         for name in tqdm(names, desc="truth", unit="img", disable=quiet):
             grid = max((read_oof(table[name], mmap=True).shape[1:] for table in sources.tables),
@@ -135,4 +138,5 @@ class OofReader:
             pixels = grid[0] * grid[1]
             truth.append(np.unpackbits(self.truths[index][channel], count=pixels).astype(bool))
             image.append(np.full(pixels, index, np.int32))
-        return ClassOof(np.concatenate(planes, 1), np.concatenate(truth), np.concatenate(image), len(self.names))
+        return ClassOof(np.concatenate(planes, 1), np.concatenate(truth), np.concatenate(image), len(self.names),
+                        self.metric)

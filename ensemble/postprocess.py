@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 
 from configs.schema import PostProcess
+from configs.task import MetricSpec
 from errors import UserError
-from evaluate.counts import Counts
+from evaluate.counts import DEFAULT_METRIC, Counts, mean_scored
 from names import PostStep
 
 SIZE_GRID = (0.05, 0.1, 0.25, 0.5)  # remove_small candidates, as shares of the class's median largest component
@@ -116,7 +117,8 @@ class PostChoice:
     cv_with: float  # mean OOF Dice, each fold's images cleaned by the step chosen on the other folds
 
 
-def choose_postprocess(masks: list[np.ndarray], truths: list[np.ndarray], folds: np.ndarray) -> PostChoice:
+def choose_postprocess(masks: list[np.ndarray], truths: list[np.ndarray], folds: np.ndarray,
+                       metric: MetricSpec = DEFAULT_METRIC) -> PostChoice:
     """The class's step, from its OOF masks (the tuned vote, thresholded) and truths on the same grids. The
     cross-validated Dice scores each fold with the step chosen on the other folds, whose masks alone also
     give the candidate sizes."""
@@ -125,12 +127,12 @@ def choose_postprocess(masks: list[np.ndarray], truths: list[np.ndarray], folds:
     def dice(step: PostProcess, image: int) -> float:
         key = (step.model_dump_json(), image)  # every parameter of the step, whichever it has
         if key not in memo:
-            memo[key] = float(Counts.of(apply_postprocess(masks[image], step), truths[image]).dice())
+            memo[key] = float(Counts.of(apply_postprocess(masks[image], step), truths[image]).dice(metric))
         return memo[key]
 
     def best(rows: np.ndarray) -> tuple[PostProcess, float]:
         steps = candidates([masks[i] for i in rows])
-        means = [np.mean([dice(step, i) for i in rows]) for step in steps]
+        means = np.nan_to_num([mean_scored(np.array([dice(step, i) for i in rows])) for step in steps], nan=-1.0)
         return steps[int(np.argmax(means))], float(max(means))
 
     held_out = np.zeros(len(masks))
@@ -138,6 +140,7 @@ def choose_postprocess(masks: list[np.ndarray], truths: list[np.ndarray], folds:
         chosen, _ = best(np.flatnonzero(folds != fold))
         held_out[folds == fold] = [dice(chosen, i) for i in np.flatnonzero(folds == fold)]
     everything = np.arange(len(masks))
-    without, with_step = float(np.mean([dice(NONE, i) for i in everything])), float(held_out.mean())
+    without = float(mean_scored(np.array([dice(NONE, i) for i in everything])))
+    with_step = float(mean_scored(held_out))
     step, _ = best(everything)
     return PostChoice(step if with_step > without + 1e-12 else NONE, without, with_step)

@@ -1,5 +1,5 @@
 """One process's ensemble: stream test images (all, or one shard) through every member, soft-vote,
-threshold, write the CSV and, for single-class tasks, the PNG masks."""
+threshold, write the CSV and, where the task asks for them, the PNG masks."""
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +25,7 @@ from ensemble.vote import GridVotes, class_probabilities
 from ensemble.weights import read_weights
 from errors import UserError
 from models.device import amp_dtype
-from submit.rle import encode
-from submit.submission import SubmissionWriter, read_submission
+from submit.submission import SubmissionWriter, encode_mask, read_submission
 from submit.validate import test_image_sizes, validate_rows
 
 
@@ -56,8 +55,9 @@ def batch_votes(members: list[Member], cache: ProbabilityCache, images: list[np.
 
 
 def masks_folder(config: EnsembleConfig, task: Task) -> Path | None:
-    """`output.masks_dir`, or for single-class tasks `<csv stem>_masks` beside the CSV."""
-    if config.output.masks_dir is None and len(task.classes) == 1:
+    """`output.masks_dir`, or where the task writes masks (`submission.masks`, single-class) `<csv stem>_masks`
+    beside the CSV."""
+    if config.output.masks_dir is None and task.spec.submission.masks and len(task.classes) == 1:
         return config.output.csv.with_name(config.output.csv.stem + "_masks")
     return config.output.masks_dir
 
@@ -89,6 +89,7 @@ class Plan:
     cache: ProbabilityCache
     thresholds: np.ndarray
     steps: list[PostProcess]
+    exclusive: bool = False  # each pixel holds at most the most probable class above its threshold
 
     def votes(self, images: list[np.ndarray]) -> list[GridVotes]:
         return batch_votes(self.members, self.cache, images)
@@ -100,9 +101,20 @@ class Plan:
     def planes(self, vote: GridVotes, shape: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(HxW probabilities, its thresholded and post-processed mask) per class, one class plane at a time."""
         grids = vote.means()
+        if self.exclusive:
+            yield from self.exclusive_planes(grids, shape)
+            return
         for channel, (threshold, step) in enumerate(zip(self.thresholds, self.steps)):
             probs = class_probabilities(grids, shape, channel)
             yield probs, apply_postprocess(probs > threshold, step)
+
+    def exclusive_planes(self, grids: dict, shape: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every class at once: a pixel goes to its most probable class among those above their thresholds."""
+        probs = np.stack([class_probabilities(grids, shape, c) for c in range(len(self.thresholds))])
+        above = probs > self.thresholds[:, None, None]
+        winner = np.where(above, probs, -1.0).argmax(0)
+        for channel, step in enumerate(self.steps):
+            yield probs[channel], apply_postprocess(above[channel] & (winner == channel), step)
 
 
 def load_plan(config: EnsembleConfig, task: Task, device: torch.device) -> Plan:
@@ -116,7 +128,7 @@ def load_plan(config: EnsembleConfig, task: Task, device: torch.device) -> Plan:
         steps = resolve_postprocess(table, task.classes, str(config.weights))
     precision = "member" if config.amp is None else amp_dtype(device, config.amp, config.amp_dtype, key="amp_dtype")
     members = load_members(entries, device, task.classes, class_weights, precision)
-    return Plan(members, ProbabilityCache(config.cache_dir), thresholds, steps)
+    return Plan(members, ProbabilityCache(config.cache_dir), thresholds, steps, task.spec.exclusive)
 
 
 def predict_submission(config: EnsembleConfig, device: torch.device, quiet: bool = False, shard: Shard | None = None,
@@ -125,7 +137,7 @@ def predict_submission(config: EnsembleConfig, device: torch.device, quiet: bool
     the CSV path. With `shard`, only that shard's images, and a sidecar for `merge`."""
     task = get_task(config.task, config.data.root)
     masks_dir = check_outputs(config, task) if with_masks else None
-    sizes = test_image_sizes(task)
+    sizes, spec = test_image_sizes(task), task.spec.submission
     cases = task.test_images() if shard is None else shard.take(task.test_images())
     plan = load_plan(config, task, device)
     out = Path(config.output.csv)
@@ -133,21 +145,22 @@ def predict_submission(config: EnsembleConfig, device: torch.device, quiet: bool
         masks_tmp = None if masks_dir is None else stack.enter_context(atomic_folder(masks_dir, "ensemble"))
         with open(tmp, "w", newline="") as handle, tqdm(total=len(cases), desc="ensemble", unit="img",
                                                          disable=quiet) as bar:
-            writer = SubmissionWriter(handle, task.classes)
+            writer = SubmissionWriter(handle, task.classes, spec)
             for batch in decoded_batches(task, cases, config.batch_size):
                 votes = plan.votes([image for _, image in batch])
                 for (case, image), vote in zip(batch, votes):
-                    name = Path(case).name
+                    name = task.image_key(case)
                     masks = plan.masks(vote, image.shape[:2])
-                    writer.write_rles(name, [encode(m) for m in masks])
+                    writer.write_rles(name, [encode_mask(m, spec) for m in masks])
                     if masks_tmp is not None and len(masks) == 1:
                         write_mask(masks_tmp, name, masks[0])
                 bar.update(len(batch))
         try:
-            names = {Path(case).name for case in cases}
-            validate_rows(read_submission(tmp), task.classes, {n: s for n, s in sizes.items() if n in names}, str(out))
+            names = {task.image_key(case) for case in cases}
+            validate_rows(read_submission(tmp, spec), task.classes, {n: s for n, s in sizes.items() if n in names},
+                          str(out), spec)
         except UserError as err:
             raise UserError(f"internal error, the written CSV failed validation: {err}") from None
     if shard is not None:
-        write_sidecar(out, shard, task.name, task.classes, sizes)
+        write_sidecar(out, shard, task.name, task.classes, sizes, spec)
     return out

@@ -76,14 +76,15 @@ def fold_members(plan: Plan, folds: Splits, splits: Path) -> list[Plan]:
 def label_fold(plan: Plan, task: Task, folder: Path, min_confidence: float, batch_size: int, quiet: bool,
                desc: str) -> list[str]:
     """The plan's vote on every test image of `task` written as labels under `folder`; the cases written."""
-    cases, labelled = task.test_images(), []
+    cases, labelled, writer = task.test_images(), [], task.write_labels(folder)
     with tqdm(total=len(cases), desc=desc, unit="img", disable=quiet) as bar:
         for batch in decoded_batches(task, cases, batch_size):
             for (case, image), vote in zip(batch, plan.votes([image for _, image in batch])):
                 planes = list(plan.planes(vote, image.shape[:2]))
                 if confidence(planes, task.every_image_holds_every_class) >= min_confidence:
-                    labelled.append(task.write_label(case, np.stack([mask for _, mask in planes]), folder))
+                    labelled.append(writer.add(case, np.stack([mask for _, mask in planes])))
             bar.update(len(batch))
+    writer.close()
     return labelled
 
 
@@ -97,8 +98,8 @@ def pseudo_label(config: EnsembleConfig, out: Path, splits: Path, min_confidence
         raise UserError(f"--name {name!r}: a non-empty name without '/' or '{ROOT_SEPARATOR}'")
     task = get_task(config.task, config.data.root)
     folds = read_splits(splits)
-    if folds.task != config.task:
-        raise UserError(f"{splits} holds {folds.task} folds, but the ensemble's task is {config.task}")
+    if folds.task != task.name:
+        raise UserError(f"{splits} holds {folds.task} folds, but the ensemble's task is {task.name}")
     claimable_folder(out, "pseudo-label", "--out", beside=True)
     plans = fold_members(load_plan(config, task, pick_device(config.device, key="device")), folds, splits)
     roots, extended, total = {}, [], 0

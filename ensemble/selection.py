@@ -10,6 +10,7 @@ import numpy as np
 
 from ensemble.oof import ClassOof, Counts
 from ensemble.thresholds import CANDIDATES, best_candidates
+from evaluate.counts import mean_scored
 
 MAX_ADDITIONS = 20  # members added per class at most, after the first
 
@@ -76,7 +77,7 @@ class ClassResult:
     @property
     def validated(self) -> dict[str, float]:
         """Cross-validated mean Dice per strategy."""
-        return {name: float(values.mean()) for name, values in self.held_out.items()}
+        return {name: float(mean_scored(values)) for name, values in self.held_out.items()}
 
 
 def tune_class(oof: ClassOof, name: str, folds: np.ndarray) -> ClassResult:

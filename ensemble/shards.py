@@ -10,6 +10,7 @@ from pathlib import Path
 
 import atomic
 from configs.files import ShardSidecar, read_model, write_model
+from configs.task import SubmissionSpec
 from errors import UserError
 from submit.submission import read_submission, write_submission
 from submit.validate import validate_rows
@@ -68,11 +69,12 @@ def sidecar_path(csv: Path) -> Path:
 
 
 def write_sidecar(csv: Path, shard: Shard, task: str, classes: tuple[str, ...],
-                  sizes: dict[str, tuple[int, int]]) -> None:
+                  sizes: dict[str, tuple[int, int]], spec: SubmissionSpec) -> None:
     """The partial CSV's identity: its shard, the task, and the whole image list with sizes, in the
     CSV's order (sorted relative paths; `sizes` is in that order)."""
     write_model(sidecar_path(csv), ShardSidecar(shard=shard.index, shards=shard.count, task=task, classes=list(classes),
-                                                images=[(name, *size) for name, size in sizes.items()]))
+                                                images=[(name, *size) for name, size in sizes.items()],
+                                                submission=spec))
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Partial:
     task: str
     classes: tuple[str, ...]
     sizes: dict[str, tuple[int, int]]
+    spec: SubmissionSpec
 
     @classmethod
     def read(cls, csv: Path) -> Partial:
@@ -93,11 +96,11 @@ class Partial:
         if raw.shard >= raw.shards:
             raise UserError(f"bad shard sidecar {path}: shard {raw.shard} of {raw.shards}")
         return cls(csv, Shard(raw.shard, raw.shards), raw.task, tuple(raw.classes),
-                   {name: (h, w) for name, h, w in raw.images})
+                   {name: (h, w) for name, h, w in raw.images}, raw.submission)
 
     def same_job(self, other: Partial) -> bool:
-        return (self.task, self.classes, self.sizes, self.shard.count) == (
-            other.task, other.classes, other.sizes, other.shard.count)
+        return (self.task, self.classes, self.sizes, self.shard.count, self.spec) == (
+            other.task, other.classes, other.sizes, other.shard.count, other.spec)
 
 
 def merge_shards(csvs: list[str], out: Path | str) -> Path:
@@ -125,10 +128,10 @@ def merge_shards(csvs: list[str], out: Path | str) -> Path:
     tables = {}
     for partial in partials:
         expected = partial.shard.take(names)
-        table = validate_rows(read_submission(partial.csv), first.classes, {n: first.sizes[n] for n in expected},
-                              str(partial.csv))
+        table = validate_rows(read_submission(partial.csv, first.spec), first.classes,
+                              {n: first.sizes[n] for n in expected}, str(partial.csv), first.spec)
         tables.update(table)
-    with write_submission(out, first.classes) as writer:
+    with write_submission(out, first.classes, first.spec) as writer:
         for name in names:
             writer.write_rles(name, [row.rle for row in tables[name]])
     return Path(out)

@@ -7,8 +7,9 @@ import numpy as np
 
 from configs.files import Thresholds, read_model
 from configs.schema import DEFAULT_THRESHOLD
+from configs.task import MetricSpec
 from errors import UserError
-from evaluate.counts import COMPETITION_EPS
+from evaluate.counts import DEFAULT_METRIC, dice_score
 
 CANDIDATES = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
@@ -25,8 +26,8 @@ def resolve_thresholds(setting: float | Path, classes: tuple[str, ...]) -> np.nd
 
 
 def image_threshold_dice(probs: np.ndarray, truth: np.ndarray, image: np.ndarray | None, images: int,
-                         candidates: np.ndarray = CANDIDATES) -> np.ndarray:
-    """(images, T) competition Dice of `probs > t` per image for every candidate threshold t.
+                         candidates: np.ndarray = CANDIDATES, metric: MetricSpec = DEFAULT_METRIC) -> np.ndarray:
+    """(images, T) Dice (as `metric` scores it) of `probs > t` per image for every candidate threshold t.
 
     `probs`, `truth` and `image` (each pixel's image index; None for one image) are flat arrays of the
     same length."""
@@ -39,7 +40,7 @@ def image_threshold_dice(probs: np.ndarray, truth: np.ndarray, image: np.ndarray
     tp = positives[:, ::-1].cumsum(1)[:, ::-1][:, 1:]  # above candidate j: slots j+1 and beyond
     fp = negatives[:, ::-1].cumsum(1)[:, ::-1][:, 1:]
     fn = positives.sum(1, keepdims=True) - tp
-    return (2 * tp + COMPETITION_EPS) / (2 * tp + fp + fn + COMPETITION_EPS)
+    return dice_score(tp, fp, fn, metric)
 
 
 def best_candidates(mean_dice: np.ndarray) -> np.ndarray:

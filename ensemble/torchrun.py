@@ -17,7 +17,7 @@ from ensemble.predict import check_outputs, predict_submission, write_mask
 from ensemble.shards import Shard, merge_shards, sidecar_path
 from errors import UserError
 from models.distributed import Processes
-from submit.rle import decode
+from rle import decode
 from submit.submission import read_submission
 from submit.validate import test_image_sizes
 
@@ -72,6 +72,7 @@ def merge_with_masks(partials: list[Path], out: Path, masks_dir: Path | None, ta
         merge_shards([str(p) for p in partials], tmp)
         if masks_dir is not None:
             folder = stack.enter_context(atomic_folder(masks_dir, "ensemble"))
-            sizes = test_image_sizes(task)
-            for row in read_submission(tmp):
-                write_mask(folder, row.image_name, decode(row.rle, sizes[row.image_name]))
+            sizes, spec = test_image_sizes(task), task.spec.submission
+            rles = {row.image_name: row.rle for row in read_submission(tmp, spec)}  # single-class: a row per image
+            for name, size in sizes.items():  # (or none, where the task leaves empty masks out)
+                write_mask(folder, name, decode(rles.get(name, ""), size, spec.order, spec.start))

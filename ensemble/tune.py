@@ -24,6 +24,7 @@ from ensemble.thresholds import CANDIDATES, best_candidates
 from ensemble.weights import write_weights
 from errors import UserError
 from evaluate.bootstrap import Paired, paired_bootstrap
+from evaluate.counts import mean_scored
 from models.run_folder import run_label
 from names import PostStep
 
@@ -37,7 +38,7 @@ def tune_thresholds(config: EnsembleConfig, out: Path, quiet: bool = False) -> P
     names = sources.common_names()
     reader = OofReader(sources, names, quiet)
     weights = tuple(sources.weights)
-    mean = np.stack([reader.read_class(channel).dice(weights).mean(0)
+    mean = np.stack([mean_scored(reader.read_class(channel).dice(weights), 0)
                      for channel in tqdm(range(len(reader.classes)), desc="thresholds", unit="class", disable=quiet)])
     default = int(np.flatnonzero(CANDIDATES == DEFAULT_THRESHOLD)[0])
     best = best_candidates(mean)
@@ -121,10 +122,12 @@ def tune_ensemble(config: EnsembleConfig, out: Path, quiet: bool = False) -> Tun
         oof = reader.read_class(channel)
         results.append(tune_class(oof, name, folds))
         posts.append(choose_postprocess(*oof.image_masks(results[-1].counts, results[-1].threshold, reader.grids),
-                                        folds))
+                                        folds, reader.metric))
     counts = np.array([r.counts for r in results], np.float64).T
-    per_image = {k: np.mean([r.held_out[k] for r in results], axis=0) for k in ("best_member", "tuned")}
-    gain = paired_bootstrap(per_image["best_member"], per_image["tuned"], np.array(reader.groups))
+    per_image = {k: mean_scored(np.array([r.held_out[k] for r in results]), 0) for k in ("best_member", "tuned")}
+    scored = np.isfinite(per_image["best_member"]) & np.isfinite(per_image["tuned"])  # images the metric scores
+    gain = paired_bootstrap(per_image["best_member"][scored], per_image["tuned"][scored],
+                            np.array(reader.groups)[scored])
     table_file = out.with_name(f"{out.stem}_cv.csv")
     write_table(table_file, members, results, posts)
     summary = {"oof_images": len(names), "folds": sorted(int(f) for f in np.unique(folds)),

@@ -27,8 +27,9 @@ class Paired:
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, groups: np.ndarray | None = None, resamples: int = 10000,
                      seed: int = 0) -> Paired:
-    """Resample groups of images with replacement (`groups` None: every image its own group; hand-bone: the
-    patient, so both hands move together) and take the mean over the images drawn, `resamples` times."""
+    """Resample groups of images with replacement (`groups` None: every image its own group; else the task's
+    groups, patients say, so both hands of one move together) and take the mean over the images drawn,
+    `resamples` times."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
         raise ValueError("paired scores need two equal-length, non-empty 1-D arrays")

@@ -12,7 +12,7 @@ import numpy as np
 import atomic
 from errors import UserError
 from evaluate.bootstrap import Paired, paired_bootstrap
-from evaluate.counts import Counts
+from evaluate.counts import mean_scored
 from evaluate.score import labelled_predictions
 
 COLUMNS = ("a", "b", "n", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "p_b_better", "wins_a", "wins_b", "ties")
@@ -45,7 +45,7 @@ def image_scores(task_name: str, csv_path: Path | str, data_root: Path | str, qu
     for prediction in predictions:
         names.append(prediction.name)
         groups.append(task.group(prediction.case))
-        dice.append(float(Counts.of(prediction.pred, prediction.truth).dice().mean()))
+        dice.append(float(mean_scored(prediction.counts().dice(task.spec.metric))))
     return ImageScores(tuple(names), tuple(groups), np.array(dice))
 
 
@@ -70,7 +70,11 @@ def compare_csvs(task_name: str, csv_paths: list[str], data_root: Path | str, re
     comparisons = []
     for path, other in zip(csv_paths[1:], scores[1:]):
         same_images(first, other, csv_paths[0], path)
-        paired = paired_bootstrap(first.dice, other.dice, np.array(first.groups), resamples, seed)
+        scored = np.isfinite(first.dice) & np.isfinite(other.dice)  # images the metric leaves out in either
+        if not scored.any():
+            raise UserError(f"{csv_paths[0]} and {path}: the task's metric scores none of their images")
+        paired = paired_bootstrap(first.dice[scored], other.dice[scored], np.array(first.groups)[scored], resamples,
+                                  seed)
         comparisons.append(Comparison(str(csv_paths[0]), str(path), paired))
     return comparisons
 

@@ -165,9 +165,9 @@ class FoldTrainer:
 
     def validate(self, predictor: Predictor) -> np.ndarray:
         """Per-class Dice averaged over the whole validation set (every process's share)."""
-        sums, count = self.val.dice_sums(predictor, self.config.train.batch_size, self.num_classes)
-        totals = self.processes.sum(np.append(sums, count))
-        return totals[:-1] / max(totals[-1], 1)
+        sums, scored = self.val.dice_sums(predictor, self.config.train.batch_size, self.num_classes)
+        totals = self.processes.sum(np.concatenate([sums, scored]))
+        return totals[:self.num_classes] / np.maximum(totals[self.num_classes:], 1)  # a class never scored: 0
 
     def step_schedulers(self, dice: float | None) -> None:
         train = self.config.train

@@ -58,8 +58,8 @@ class FoldRun:
 
     def state(self, **fields) -> RunState:
         """`state.json` of this fold with the trainer's progress fields."""
-        return RunState(config=self.config, classes=list(self.task.classes), val_cases=self.split.val,
-                        fold=self.fold, data_hash=self.data_hash, world_size=self.world_size,
+        return RunState(config=self.config, task=self.task.name, classes=list(self.task.classes),
+                        val_cases=self.split.val, fold=self.fold, data_hash=self.data_hash, world_size=self.world_size,
                         precision=self.precision, **fields)
 
 
@@ -71,8 +71,8 @@ def open_fold(config: MemberConfig, fold: int, resume: bool, world_size: int = 1
         raise UserError(f"{run.path} already holds a trained model: pass --resume, or set run.dir elsewhere")
     task = get_task(config.task, config.data.root, build_preprocess(config.data.preprocess), config.data.extra_roots)
     splits = read_splits(config.data.splits)
-    if splits.task != config.task:
-        raise UserError(f"{config.data.splits} holds {splits.task} folds, but the config's task is {config.task}")
+    if splits.task != task.name:
+        raise UserError(f"{config.data.splits} holds {splits.task} folds, but the config's task is {task.name}")
     split = splits.fold(fold)
     leaked = sorted(set(split.train) & set(split.val))
     if leaked:

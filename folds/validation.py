@@ -18,12 +18,13 @@ class ValidationSet:
 
     def __init__(self, task: Task, cases: list[str], predictor: Predictor, quiet: bool):
         self.task, self.cases = task, cases
-        self._inputs, self._packed, self.shapes = [], [], []
+        self._inputs, self._packed, self.shapes, self.ignores = [], [], [], []
         for case in tqdm(cases, desc="validation", unit="img", disable=quiet):
             self._inputs.append(predictor.prepare(task.read_image(case)))
-            mask = task.read_mask(case)
-            self.shapes.append(mask.shape[1:])
-            self._packed.append(np.packbits(mask, axis=-1))
+            labels = task.read_labels(case)
+            self.shapes.append(labels.masks.shape[1:])
+            self._packed.append(np.packbits(labels.masks, axis=-1))
+            self.ignores.append(labels.ignore)
 
     def truth(self, index: int) -> np.ndarray:
         return np.unpackbits(self._packed[index], axis=-1, count=self.shapes[index][1]).astype(bool)
@@ -34,11 +35,13 @@ class ValidationSet:
             batch = predictor.predict_batch(self._inputs[start:start + batch_size])
             yield from enumerate(map(as_voted, batch), start=start)
 
-    def dice_sums(self, predictor: Predictor, batch_size: int, num_classes: int) -> tuple[np.ndarray, int]:
-        """Per-class sums over images of the Dice (competition formula) at threshold 0.5 and full
-        resolution, and the number of images: summable across processes."""
-        sums = np.zeros(num_classes)
+    def dice_sums(self, predictor: Predictor, batch_size: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-class sums over images of the Dice (the task's metric) at threshold 0.5 and full resolution, and
+        per class the number of images the metric scored: summable across processes."""
+        sums, scored = np.zeros(num_classes), np.zeros(num_classes)
         for index, probs in self.grid_probabilities(predictor, batch_size):
             pred = np.stack([resize_plane(plane, self.shapes[index]) > 0.5 for plane in probs])
-            sums += Counts.of(pred, self.truth(index)).dice()
-        return sums, len(self.cases)
+            dice = Counts.of(pred, self.truth(index), self.ignores[index]).dice(self.task.spec.metric)
+            sums += np.nan_to_num(dice)
+            scored += np.isfinite(dice)
+        return sums, scored

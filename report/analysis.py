@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from data import TASKS, get_task
+from configs.task import load_task_spec
+from data import get_task
 from data.task import Task
 from errors import UserError
 from evaluate.counts import Counts
@@ -34,7 +35,7 @@ class Analysis:
     @property
     def dice(self) -> np.ndarray:
         """(images, classes) Dice of the first input."""
-        return self.counts[0].dice()
+        return self.counts[0].dice(self.task.spec.metric)
 
     def boundary_share(self) -> np.ndarray:
         """Per class, the share of wrong pixels within `near` px of the true boundary."""
@@ -47,8 +48,10 @@ class Analysis:
 
 
 def open_sources(task_name: str, csvs: list[str], runs: list[str], data_root: str | None) -> tuple[Task, list[Source]]:
-    classes = TASKS[task_name].classes
-    sources: list[Source] = [CsvSource(Path(p), classes) for p in csvs] + [RunsSource(p, classes) for p in runs]
+    spec = load_task_spec(task_name)
+    classes, submission = tuple(spec.classes), spec.submission
+    sources: list[Source] = ([CsvSource(Path(p), classes, submission) for p in csvs] +
+                             [RunsSource(p, classes, submission) for p in runs])
     if not sources:
         raise UserError("analyze needs --csv or --runs")
     if data_root is None:
@@ -74,17 +77,18 @@ def common_names(task: Task, labelled: dict[str, str], sources: list[Source]) ->
 
 
 def analyse(task: Task, sources: list[Source], near: float, quiet: bool) -> Analysis:
-    labelled = task.cases_by_name(task.labelled_cases())
+    labelled = task.cases_by_key(task.labelled_cases())
     names = common_names(task, labelled, sources)
     classes = len(task.classes)
     counts = [[] for _ in sources]
     overlap, predicted = np.zeros((classes, classes), np.int64), np.zeros(classes, np.int64)
     boundary = np.zeros((classes, len(FIELDS)))
     for name in tqdm(names, desc="analyze", unit="img", disable=quiet):
-        truth = task.read_mask(labelled[name])
+        labels = task.read_labels(labelled[name])
+        truth = labels.masks
         for index, source in enumerate(sources):
             pred = source.masks(name, truth.shape[1:])
-            counts[index].append(Counts.of(pred, truth))
+            counts[index].append(Counts.of(pred, truth, labels.ignore))
             if index == 0:
                 overlap += overlap_counts(pred, truth)
                 predicted += pred.reshape(classes, -1).sum(1)

@@ -13,6 +13,7 @@ import numpy as np
 import atomic
 from data.images import write_image_atomic
 from errors import UserError
+from evaluate.counts import mean_scored
 from plots import plot_curves
 from report.analysis import Analysis, analyse, open_sources
 from report.confusion import predicted_share
@@ -35,13 +36,13 @@ COMMAND = "analyze"
 def write_tables(out: Path, result: Analysis) -> None:
     classes, first = result.task.classes, result.counts[0]
     dice, share, distance = result.dice, result.boundary_share(), result.boundary_distance()
-    metrics = {"dice": dice.mean(0), "dice_std": dice.std(0), "iou": first.iou().mean(0),
+    metrics = {"dice": mean_scored(dice, 0), "dice_std": dice.std(0), "iou": first.iou().mean(0),
                "precision": first.precision().mean(0), "recall": first.recall().mean(0)}
     atomic.write_text(out / "per_class.csv", table_text(
         ["class", *metrics, f"wrong_within_{result.near:g}px", "boundary_distance_px"],
         [[c, *(f"{m[i]:.6f}" for m in metrics.values()), f"{share[i]:.6f}", f"{distance[i]:.4f}"]
          for i, c in enumerate(classes)]))
-    order = np.argsort(dice.mean(1), kind="stable")
+    order = np.argsort(mean_scored(dice, 1), kind="stable")
     atomic.write_text(out / "per_image.csv", table_text(
         ["image_name", "mean_dice", *classes],
         [[result.names[i], f"{dice[i].mean():.6f}", *(f"{d:.6f}" for d in dice[i])] for i in order]))
@@ -49,7 +50,7 @@ def write_tables(out: Path, result: Analysis) -> None:
     atomic.write_text(out / "confusion.csv", table_text(
         ["truth \\ predicted", *classes], [[c, *(f"{v:.6f}" for v in shares[i])] for i, c in enumerate(classes)]))
     if len(result.labels) > 1:
-        table = np.stack([c.dice().mean(0) for c in result.counts], 1)
+        table = np.stack([mean_scored(c.dice(result.task.spec.metric), 0) for c in result.counts], 1)
         atomic.write_text(out / "members.csv", table_text(
             ["class", *result.labels, "best"],
             [[c, *(f"{v:.6f}" for v in table[i]), result.labels[int(table[i].argmax())]]
@@ -80,7 +81,7 @@ def write_figures(out: Path, result: Analysis, sources: list[Source]) -> dict[st
                                      classes, classes, "share of each predicted class's pixels in each true class",
                                      "predicted class", "true class").name], "members": [], "curves": []}
     if len(result.labels) > 1:
-        table = np.stack([c.dice().mean(0) for c in result.counts])
+        table = np.stack([mean_scored(c.dice(result.task.spec.metric), 0) for c in result.counts])
         best = table == table.max(0, keepdims=True)
         figures["members"].append(heatmap(out / "members.png", table, result.labels, classes,
                                           "mean Dice per class (* best)", "class", "input", marks=best,

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 import atomic
+from evaluate.counts import mean_scored
 from report.analysis import Analysis
 from report.confusion import predicted_share
 
@@ -54,7 +55,7 @@ def confusion_section(result: Analysis) -> str:
 def members_section(result: Analysis) -> str:
     if len(result.labels) < 2:
         return "<p>One input: give several CSVs or run folders to compare them class by class.</p>"
-    table_values = np.stack([c.dice().mean(0) for c in result.counts], 1)
+    table_values = np.stack([mean_scored(c.dice(result.task.spec.metric), 0) for c in result.counts], 1)
     rows = []
     for i, name in enumerate(result.task.classes):
         best = table_values[i].max()

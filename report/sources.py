@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from configs.task import SubmissionSpec
 from data.resample import resize_plane
 from errors import UserError
 from models.run_folder import LOG_FILE, RunFolder, read_oof, run_label, runs_matching
@@ -16,29 +17,29 @@ OOF_THRESHOLD = 0.5
 class CsvSource:
     """A submission CSV: its rows decoded at each labelled image's size."""
 
-    def __init__(self, path: Path, classes: tuple[str, ...]):
-        self.path, self.label = Path(path), Path(path).stem
-        rows = read_submission(path)
+    def __init__(self, path: Path, classes: tuple[str, ...], spec: SubmissionSpec):
+        self.path, self.label, self.spec = Path(path), Path(path).stem, spec
+        rows = read_submission(path, spec)
         self.names = {row.image_name for row in rows}
         if not self.names:
             raise UserError(f"{path}: no rows to analyze")
-        self.table = group_rows(rows, classes, self.names, str(path))
+        self.table = group_rows(rows, classes, self.names, str(path), spec)
 
     def masks(self, name: str, shape: tuple[int, int]) -> np.ndarray:
-        return np.stack([decode_row(row, shape, str(self.path)) for row in self.table[name]])
+        return np.stack([decode_row(row, shape, str(self.path), self.spec) for row in self.table[name]])
 
 
 class RunsSource:
     """Run folders (a folder or a glob of folds): each image's OOF probabilities > 0.5, resampled to its size."""
 
-    def __init__(self, pattern: str, classes: tuple[str, ...]):
+    def __init__(self, pattern: str, classes: tuple[str, ...], spec: SubmissionSpec):
         self.runs = [RunFolder(p) for p in runs_matching(pattern, "--runs", need_oof=True)]
         self.label = run_label(pattern)
         self.files: dict[str, Path] = {}
         for run in self.runs:
             state = run.state()
             run.check_classes(state, classes)
-            self.files.update(run.oof_files(state))
+            self.files.update({spec.image_key(name): path for name, path in run.oof_files(state).items()})
         if not self.files:
             raise UserError(f"--runs {pattern!r}: no OOF probabilities (train-fold writes them when a fold ends)")
         self.names = set(self.files)

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from atomic import atomic_path
+from configs.task import SubmissionSpec
 from errors import UserError
-from submit.rle import decode, encode, parse
+from rle import decode, encode, parse
 
-HEADER = ("image_name", "class", "rle")
+COMPETITION = SubmissionSpec()  # image_name,class,rle; file names; row-major RLE from 1; empty masks as empty fields
 LONGEST_FIELD = 2**31 - 1  # above any RLE string: a 2048x2048 checkerboard needs ~35 MB
 
 
@@ -29,29 +30,37 @@ class Row:
 class SubmissionWriter:
     """Appends one image's class masks at a time to an open CSV."""
 
-    def __init__(self, handle, classes: tuple[str, ...]):
+    def __init__(self, handle, classes: tuple[str, ...], spec: SubmissionSpec = COMPETITION):
         self._writer = csv.writer(handle, lineterminator="\n")
-        self._classes = classes
-        self._writer.writerow(HEADER)
+        self._classes, self._spec = classes, spec
+        self._writer.writerow(spec.columns)
 
     def write_image(self, image_name: str, masks: np.ndarray) -> None:
         """Write a CxHxW bool mask as C rows in class order."""
-        self.write_rles(image_name, [encode(m) for m in masks])
+        self.write_rles(image_name, [encode_mask(m, self._spec) for m in masks])
 
     def write_rles(self, image_name: str, rles: list[str]) -> None:
+        """One image's rows, an RLE per class in class order (empty masks left out where the task omits them)."""
         if len(rles) != len(self._classes):
             raise ValueError(f"{image_name}: {len(rles)} masks for {len(self._classes)} classes")
-        self._writer.writerows((image_name, c, r) for c, r in zip(self._classes, rles))
+        self._writer.writerows((image_name, c, r) for c, r in zip(self._classes, rles)
+                               if r or self._spec.empty == "field")
+
+
+def encode_mask(mask: np.ndarray, spec: SubmissionSpec = COMPETITION) -> str:
+    """An HxW bool mask as the submission's RLE string."""
+    return encode(mask, spec.order, spec.start)
 
 
 @contextmanager
-def write_submission(path: Path | str, classes: tuple[str, ...]) -> Iterator[SubmissionWriter]:
+def write_submission(path: Path | str, classes: tuple[str, ...],
+                     spec: SubmissionSpec = COMPETITION) -> Iterator[SubmissionWriter]:
     """Open a submission CSV for writing; it appears at `path` only when complete."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        yield SubmissionWriter(handle, classes)
+        yield SubmissionWriter(handle, classes, spec)
 
 
-def read_submission(path: Path | str) -> list[Row]:
+def read_submission(path: Path | str, spec: SubmissionSpec = COMPETITION) -> list[Row]:
     """Read a submission CSV, checking the header and column count of every row.
 
     Rows may be very long (a speckled 2048x2048 mask is ~400,000 characters): the csv module's
@@ -62,9 +71,10 @@ def read_submission(path: Path | str) -> list[Row]:
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
-            header = tuple(next(reader, ()))
-            if header != HEADER:
-                raise UserError(f"{path}: header must be {','.join(HEADER)}, got {','.join(header)[:80] or 'nothing'}")
+            header = next(reader, [])
+            if header != spec.columns:
+                raise UserError(f"{path}: header must be {','.join(spec.columns)}, got "
+                                f"{','.join(header)[:80] or 'nothing'}")
             rows = []
             for line, fields in enumerate(reader, start=2):
                 if len(fields) != 3:
@@ -80,8 +90,9 @@ def read_submission(path: Path | str) -> list[Row]:
 
 
 def group_rows(rows: Iterable[Row], classes: tuple[str, ...], image_names: Iterable[str],
-               source: str) -> dict[str, list[Row]]:
-    """Check every image x class appears exactly once; return each image's rows in class order."""
+               source: str, spec: SubmissionSpec = COMPETITION) -> dict[str, list[Row]]:
+    """Check every image x class appears exactly once (at most once where the task omits empty masks: a missing
+    row is then an empty mask); return each image's rows in class order."""
     expected = set(image_names)
     class_index = {c: i for i, c in enumerate(classes)}
     table: dict[str, list[Row | None]] = {name: [None] * len(classes) for name in expected}
@@ -96,22 +107,27 @@ def group_rows(rows: Iterable[Row], classes: tuple[str, ...], image_names: Itera
             raise UserError(f"{source} line {row.line}: duplicate row for {row.image_name} / {row.class_name}")
         slot[index] = row
     for name in sorted(table):
-        for class_name, row in zip(classes, table[name]):
-            if row is None:
+        for index, (class_name, row) in enumerate(zip(classes, table[name])):
+            if row is None and spec.empty == "omit":
+                table[name][index] = Row(0, name, class_name, "")
+            elif row is None:
                 raise UserError(f"{source}: missing row for image {name!r}, class {class_name!r}")
+            elif spec.empty == "omit" and not row.rle.strip():
+                raise UserError(f"{source} line {row.line}: an empty RLE for {name} / {class_name}: this task "
+                                f"leaves empty masks out (submission.empty: omit)")
     return table  # type: ignore[return-value]
 
 
-def decode_row(row: Row, shape: tuple[int, int], source: str) -> np.ndarray:
+def decode_row(row: Row, shape: tuple[int, int], source: str, spec: SubmissionSpec = COMPETITION) -> np.ndarray:
     """Decode one row's RLE, naming the row if it is malformed."""
     with _naming_row(row, source):
-        return decode(row.rle, shape)
+        return decode(row.rle, shape, spec.order, spec.start)
 
 
-def parse_row(row: Row, size: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+def parse_row(row: Row, size: int, source: str, spec: SubmissionSpec = COMPETITION) -> tuple[np.ndarray, np.ndarray]:
     """Validated 0-indexed run starts and lengths of one row, naming the row if malformed."""
     with _naming_row(row, source):
-        return parse(row.rle, size)
+        return parse(row.rle, size, spec.start)
 
 
 @contextmanager

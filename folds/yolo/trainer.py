@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
@@ -131,8 +132,8 @@ def train_locked(config: MemberConfig, fold_run: FoldRun, resume: bool, argument
     atomic.write_text(run.path / MODEL_YAML, yaml.safe_dump(model.yaml, sort_keys=False))
     predictor = build_predictor(config, model.to(device), device)
     val = ValidationSet(task, split.val, predictor, quiet)
-    sums, count = val.dice_sums(predictor, config.train.batch_size, len(task.classes))
-    per_class = sums / max(count, 1)
+    sums, scored = val.dice_sums(predictor, config.train.batch_size, len(task.classes))
+    per_class = sums / np.maximum(scored, 1)
     dice = float(per_class.mean())
     rows = ultralytics_log(run.path / ULTRALYTICS_DIR / "results.csv")
     for row in rows:  # the Dice of the kept weights, in the row of the epoch they come from

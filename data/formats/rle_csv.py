@@ -1,0 +1,81 @@
+"""`rle-csv`: one CSV of image, class and RLE (row- or column-major, starts from 0 or 1); a class without a row
+is empty."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+import atomic
+from data.formats.base import Labels, LabelWriter, image_folder_of
+from data.formats.one_file import OneFileFormat
+from errors import UserError
+from rle import decode, encode
+
+LONGEST_FIELD = 2**31 - 1
+
+
+class RleCsv(OneFileFormat):
+    """Rows `image, class, rle` under the header `labels.columns`; an image is labelled once it has a row."""
+
+    def parse(self) -> dict[str, object]:
+        image_column, class_column, rle_column = self.spec.labels.columns
+        csv.field_size_limit(max(csv.field_size_limit(), LONGEST_FIELD))
+        table: dict[str, dict[int, tuple[int, str]]] = {}
+        index = {name: i for i, name in enumerate(self.classes)}
+        line = 1
+        try:
+            with open(self.path, newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle)
+                missing = [c for c in (image_column, class_column, rle_column) if c not in (reader.fieldnames or [])]
+                if missing:
+                    raise UserError(f"{self.path}: no column {missing[0]!r} in its header (labels.columns)")
+                for line, row in enumerate(reader, start=2):
+                    if row[class_column] not in index:
+                        raise UserError(f"{self.path} line {line}: class {row[class_column]!r} is not a class of the "
+                                        f"task")
+                    classes = table.setdefault(self.key(row[image_column]), {})
+                    if index[row[class_column]] in classes:
+                        raise UserError(f"{self.path} line {line}: a second row for {row[image_column]} / "
+                                        f"{row[class_column]}")
+                    classes[index[row[class_column]]] = (line, row[rle_column] or "")
+        except OSError as err:
+            raise UserError(f"cannot read {self.path}: {err.strerror or err}") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{self.path}: not UTF-8 text") from None
+        except csv.Error as err:
+            raise UserError(f"{self.path} line {line + 1}: {err}") from None
+        return table
+
+    def read(self, case: str, shape: tuple[int, int]) -> Labels:
+        masks = np.zeros((len(self.classes), *shape), bool)
+        labels = self.spec.labels
+        for channel, (line, rle) in self.entry(case).items():
+            try:
+                masks[channel] = decode(rle, shape, labels.order, labels.start)
+            except UserError as err:
+                raise UserError(f"{self.path} line {line} ({case}, {shape[1]}x{shape[0]}): {err}") from None
+        return Labels(masks)
+
+    def writer(self, root: Path) -> LabelWriter:
+        return RleCsvWriter(self, root)
+
+
+class RleCsvWriter(LabelWriter):
+    """Collects every image's RLE strings (small), writes the CSV on `close`."""
+
+    def __init__(self, fmt: RleCsv, root: Path):
+        self.fmt, self.root, self.rows = fmt, root, []
+
+    def add(self, case: str, masks: np.ndarray) -> None:
+        labels = self.fmt.spec.labels
+        _, relative = image_folder_of(self.fmt.spec, case)
+        name = self.fmt.key(relative.name)
+        self.rows += [(name, c, encode(m, labels.order, labels.start)) for c, m in zip(self.fmt.classes, masks)]
+
+    def close(self) -> None:
+        with atomic.atomic_path(self.root / self.fmt.spec.labels.file) as tmp, open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(self.fmt.spec.labels.columns)
+            writer.writerows(self.rows)
