@@ -85,6 +85,20 @@ class Task:
         """CxHxW bool mask of a labelled case."""
         return self.read_labels(case).masks
 
+    @property
+    def target_channels(self) -> int:
+        """Channels of a training target: the classes, and one of ignored pixels where the labels have them."""
+        return len(self.classes) + (self.spec.labels.ignore is not None)
+
+    def read_target(self, case: str) -> np.ndarray:
+        """The training target of a labelled case: its CxHxW masks, then (where the labels have an ignore value) an
+        HxW plane of the pixels the loss leaves out."""
+        labels = self.read_labels(case)
+        if self.target_channels == len(self.classes):
+            return labels.masks
+        ignore = np.zeros(labels.masks.shape[1:], bool) if labels.ignore is None else labels.ignore
+        return np.concatenate([labels.masks, ignore[None]])
+
     def check_case(self, case: str) -> None:
         """Refuse in one line, from headers and labels alone, a case that cannot be read as it is shown."""
         self.labels.check(case, image_size(self.root / case))

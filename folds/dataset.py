@@ -26,7 +26,7 @@ class SegmentationDataset(Dataset):
                             map(self._load, tqdm(cases, desc="cache", unit="img", disable=quiet))]
 
     def _load(self, case: str) -> tuple[np.ndarray, np.ndarray]:
-        return resize_image(self.task.read_image(case), self.size), resize_mask(self.task.read_mask(case), self.size)
+        return resize_image(self.task.read_image(case), self.size), resize_mask(self.task.read_target(case), self.size)
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -34,7 +34,7 @@ class SegmentationDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self._cached is not None:
             image, packed = self._cached[index]
-            mask = np.unpackbits(packed, axis=-1, count=len(self.task.classes))
+            mask = np.unpackbits(packed, axis=-1, count=self.task.target_channels)
         else:
             image, mask = self._load(self.cases[index])
         return to_tensors(image, mask, self.transform)
@@ -55,8 +55,8 @@ class NativeCase:
     """An image at native size (padded to at least the crop size) and its mask, one bit per pixel and class."""
 
     image: np.ndarray    # HxWx3 uint8
-    packed: np.ndarray   # CxHx(W/8) uint8, np.packbits along the width
-    present: np.ndarray  # C bool: classes with at least one pixel
+    packed: np.ndarray   # CxHx(W/8) uint8, np.packbits along the width (the target: classes, ignored pixels)
+    present: np.ndarray  # bool per class: classes with at least one pixel
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -91,12 +91,12 @@ class CropDataset(Dataset):
             self._cached = [self._load(case) for case in tqdm(cases, desc="cache", unit="img", disable=quiet)]
 
     def _load(self, case: str) -> NativeCase:
-        image, mask = self.task.read_image(case), self.task.read_mask(case)
+        image, mask = self.task.read_image(case), self.task.read_target(case)
         pad_h, pad_w = max(0, self.size - image.shape[0]), max(0, self.size - image.shape[1])
         if pad_h or pad_w:
             image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)))
             mask = np.pad(mask, ((0, 0), (0, pad_h), (0, pad_w)))
-        return NativeCase(image, np.packbits(mask, axis=-1), mask.any(axis=(1, 2)))
+        return NativeCase(image, np.packbits(mask, axis=-1), mask[:len(self.task.classes)].any(axis=(1, 2)))
 
     def __len__(self) -> int:
         return len(self.cases) * self.crops_per_image

@@ -146,9 +146,11 @@ class FoldTrainer:
         for step, (images, masks) in enumerate(loader, start=1):
             x = normalize(images.to(self.device)).contiguous(memory_format=self.memory_format)
             y = masks.to(self.device).float()
+            ignore = y[:, self.num_classes:] > 0 if y.shape[1] > self.num_classes else None  # a label map's ignore
+            y = y[:, :self.num_classes]
             with autocast(self.device, self.precision):
                 logits = self.network(x)
-            loss = self.loss(logits, y)  # float32: the loss casts the logits up
+            loss = self.loss(logits, y, ignore)  # float32: the loss casts the logits up
             self.scaler.scale(loss / train.accumulate).backward()
             if step % train.accumulate == 0 or step == len(loader):
                 self.scaler.step(self.optimizer)

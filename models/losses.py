@@ -84,6 +84,9 @@ def make_term(name: str, num_classes: int) -> LossFn:
     return _TERMS[LossTerm(name)](num_classes)
 
 
+IGNORED_LOGIT = -1.0e4  # sigmoid 0: an ignored pixel agrees with its background target in every term
+
+
 class CombinedLoss(nn.Module):
     """Weighted sum of named terms; deep-supervision outputs (a list) are averaged."""
 
@@ -91,7 +94,14 @@ class CombinedLoss(nn.Module):
         super().__init__()
         self.terms = [(weight, make_term(name, num_classes)) for name, weight in weights.items() if weight]
 
-    def forward(self, output: torch.Tensor | list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    def forward(self, output: torch.Tensor | list[torch.Tensor], target: torch.Tensor,
+                ignore: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss of the logits `output` against the NxCxHxW `target`; pixels of the Nx1xHxW `ignore` mask count in
+        no term (there the logit is held at a certain background and the target is background: no gradient, no
+        overlap)."""
         outputs = output if isinstance(output, list) else [output]
+        if ignore is not None:
+            target = target.masked_fill(ignore, 0.0)
+            outputs = [o.float().masked_fill(ignore, IGNORED_LOGIT) for o in outputs]
         losses = [sum(w * term(o.float(), target) for w, term in self.terms) for o in outputs]
         return torch.stack(losses).mean()

@@ -301,3 +301,38 @@ def test_no_task_is_named_outside_data_and_its_task_files():
     offenders = [f"{p.relative_to(ROOT)}:{i}" for p in files
                  for i, line in enumerate(p.read_text().splitlines(), 1) if named.search(line)]
     assert len(files) > 40 and offenders == []
+
+
+def test_ignored_pixels_count_in_no_loss_term():
+    import torch
+    from monai.losses import DiceLoss
+
+    from models.losses import CombinedLoss
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 8, 8, generator=generator, requires_grad=True)
+    target = (torch.rand(2, 3, 8, 8, generator=generator) > 0.5).float()
+    ignore = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    ignore[..., 4:] = True  # the right half of every image
+    loss = CombinedLoss({"bce_dice": 1.0}, 3)(logits, target, ignore)
+    kept_logits, kept_target = logits[..., :4], target[..., :4]
+    # BCE: a mean over every pixel, the ignored ones adding nothing; Dice (MONAI's own) over the kept pixels alone
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(kept_logits, kept_target) / 2
+    expected = bce + DiceLoss(sigmoid=True)(kept_logits, kept_target)
+    assert torch.allclose(loss, expected, atol=1e-6)
+    loss.backward()
+    assert logits.grad[..., 4:].abs().max() == 0 and logits.grad[..., :4].abs().max() > 0
+
+
+def test_a_label_map_task_with_an_ignore_value_trains(tmp_path, run_cli):
+    root = tmp_path / "data"
+    task, _ = label_map_set(root, tmp_path)
+    write_images(root, "train/images", names=("c", "d"))
+    for copy, source in (("c", "a"), ("d", "b")):
+        (root / f"train/labels/{copy}.png").write_bytes((root / f"train/labels/{source}.png").read_bytes())
+    splits, run = tmp_path / "splits.json", tmp_path / "run"
+    assert run_cli("split", "--task", task, "--data-root", root, "--k", "2", "--out", splits)[0] == 0
+    code, _, err = run_cli("--quiet", "train-fold", "--config", ROOT / "configs/kvasir/tiny.yaml", "--fold", "0",
+                           "--set", f"task={task}", f"data.root={root}", f"data.splits={splits}", f"run.dir={run}",
+                           "train.epochs=1", "data.image_size=32", "train.batch_size=2", "train.loss={bce_dice: 1.0}")
+    assert code == 0, err
+    assert json.loads((run / "fold0/state.json").read_text())["classes"] == CLASSES
