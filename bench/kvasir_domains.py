@@ -35,11 +35,11 @@ def train(config: Path, data: Path) -> Path:
     return folder
 
 
-def predict(out: Path, name: str, folders: list[Path], tta: str, images: Path) -> Path:
+def predict(out: Path, name: str, folders: list[Path], tta: str, images: Path, scales: list[float]) -> Path:
     """`out/<name>.csv`: the uniform vote of `folders` (one folder: the member alone) on `images/`."""
     csv_path = out / f"{name}.csv"
     if not csv_path.is_file():
-        members = json.dumps([{"path": str(f), "tta": tta} for f in folders])
+        members = json.dumps([{"path": str(f), "tta": tta, "tta_scales": scales} for f in folders])
         run("ensemble", "--config", ROOT / "configs/ensemble/kvasir_robust.yaml", "--set", f"members={members}",
             f"data.root={images}", f"output.csv={csv_path}", "output.masks_dir=null", "cache_dir=null")
     return csv_path
@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--other", default=str(ROOT.parent / "shared/data/cvc-colondb"),
                         help="another hospital's images/ + masks/ (never trained on)")
     parser.add_argument("--tta", default="flips")
+    parser.add_argument("--tta-scales", type=float, nargs="+", default=[1.0], help="input scales, averaged")
     parser.add_argument("--out", default=str(ROOT / "bench_out/kvasir_domains"))
     parser.add_argument("--train-only", action="store_true")
     args = parser.parse_args()
@@ -82,9 +83,9 @@ def main() -> None:
     domains = {"kvasir-validation": data / "validation", "cvc-colondb": Path(args.other).resolve()}
     scores, compares = [], []
     for domain, root in domains.items():
-        csvs = {name: predict(out / domain, name, [folder], args.tta, root)
+        csvs = {name: predict(out / domain, name, [folder], args.tta, root, args.tta_scales)
                 for name, folder in {**voters, **alone}.items()}
-        vote = predict(out / domain, "vote", list(voters.values()), args.tta, root)
+        vote = predict(out / domain, "vote", list(voters.values()), args.tta, root, args.tta_scales)
         for name, csv_path in {**csvs, "vote": vote}.items():
             used = [voters.get(name) or alone.get(name)] if name != "vote" else list(voters.values())
             report = score_csv("kvasir", csv_path, root, quiet=True)

@@ -77,9 +77,13 @@ def cmd_pseudo_label(args: argparse.Namespace) -> None:
 
 
 def cmd_vote(args: argparse.Namespace) -> None:
+    from configs.task import load_task_spec
     from ensemble.hard_vote import hard_vote_csvs
+    from submit.submission import COMPETITION
 
-    hard_vote_csvs(args.csv, args.out, args.min_votes, quiet=args.quiet)
+    task = None if args.task is None else load_task_spec(args.task)
+    hard_vote_csvs(args.csv, args.out, args.min_votes, quiet=args.quiet,
+                   spec=COMPETITION if task is None else task.submission, classes=task and tuple(task.classes))
     print(args.out)
 
 
@@ -110,3 +114,5 @@ def register(add: AddCommand) -> None:
     vote.add_argument("--csv", nargs="+", required=True)
     vote.add_argument("--min-votes", type=int, required=True)
     vote.add_argument("--out", default="vote.csv")
+    vote.add_argument("--task", help="the task whose submission rules the CSVs follow (default: image_name,class,rle, "
+                                     "row-major RLE from 1)")

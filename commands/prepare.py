@@ -10,13 +10,19 @@ from names import SplitMethod, choices
 
 
 def cmd_split(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
     from data import get_task
     from data.splits import make_splits, write_splits
 
     check_seed(args.seed)
     task = get_task(args.task, args.data_root)
-    refuse_input_as_output(args.out, task.label_folders(task.labelled_cases()), "--out")
+    cases = task.labelled_cases()
+    refuse_input_as_output(args.out, task.label_folders(cases), "--out")
     check_target(Path(args.out))
+    with tqdm(cases, desc="labels", unit="img", disable=args.quiet, leave=False) as bar:  # all readable, first
+        for case in bar:
+            task.check_case(case)
     splits = make_splits(task, args.k, args.seed, args.method)
     write_splits(splits, args.out)
     sizes = ", ".join(f"{len(f.train)}/{len(f.val)}" for f in splits.folds)

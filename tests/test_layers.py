@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = {"tests", "bench"}
 STAGES = {"cli", "commands", "demo", "ensemble", "folds", "submit"}
-LOWER = {"models", "data", "configs", "names", "atomic", "errors", "plots"}
+LOWER = {"models", "data", "configs", "names", "atomic", "errors", "plots", "rle"}
 
 
 def nodes(root: Path) -> dict[str, list[Path]]:

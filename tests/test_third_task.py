@@ -99,3 +99,25 @@ def test_a_third_task_runs_from_split_to_compare(tmp_path, run_cli):
         assert by_columns[stem].sum(0).max() <= 1  # exclusive: a pixel holds at most one class
     with open(tuned, newline="") as handle:
         assert all(row["EncodedPixels"] for row in csv.DictReader(handle))  # empty masks are left out
+
+    # the hard vote in the task's conventions: at least one of two CSVs is their union, mask for mask
+    union = tmp_path / "union.csv"
+    assert run_cli("--quiet", "vote", "--task", TASK, "--csv", tmp_path / "vote.csv", tuned, "--min-votes", "1",
+                   "--out", union)[0] == 0
+    columns = ["ImageId", "ClassName", "EncodedPixels"]
+    uniform = read_masks(tmp_path / "vote.csv", columns, shapes, by_columns=True)
+    voted = read_masks(union, columns, shapes, by_columns=True)
+    for stem in shapes:
+        np.testing.assert_array_equal(voted[stem], uniform[stem] | by_columns[stem])
+
+    # pseudo-labels in the task's own format: label maps beside copies of the test images, a data root of the task
+    pseudo = tmp_path / "pseudo"
+    assert run_cli("--quiet", "pseudo-label", "--config", ensemble, "--set", f"weights={weights}", "--splits",
+                   splits, "--out", pseudo)[0] == 0
+    written = sorted(p.name for p in (pseudo / "fold0/train/labels").iterdir())
+    assert written == sorted(p.name for p in (holdout / "test/images").iterdir())
+    for name in written:
+        plane = np.asarray(Image.open(pseudo / "fold0/train/labels" / name))
+        assert plane.shape == shapes[Path(name).stem] and set(np.unique(plane)) <= {0, 1, 2, 3}
+    assert run_cli("split", "--task", TASK, "--data-root", pseudo / "fold0", "--k", "2", "--out",
+                   tmp_path / "pseudo_splits.json")[0] == 0

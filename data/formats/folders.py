@@ -34,9 +34,12 @@ class FolderFormat(LabelFormat):
         return None if suffix is None else name[:-len(suffix)]
 
     def is_label_file(self, path: Path) -> bool:
-        """Whether an image file is one of these labels (a layout keeping `x.tif` and `x_mask.tif` in one folder)."""
-        return bool(self.spec.labels.suffix) and self.stem_of(path.name) is not None and any(
-            path.parent.is_relative_to(self.root / folder) for folder in self.spec.labels.folder)
+        """Whether an image file is one of these labels: inside a label folder, and named as a label where labels
+        and images share a folder (`x.tif` beside `x_mask.tif`)."""
+        inside = any(path.parent.is_relative_to(self.root / folder) for folder in self.spec.labels.folder)
+        shared = any((self.root / folder).resolve() == (self.root / image).resolve()
+                     for folder, image in zip(self.spec.labels.folder, self.spec.images.train))
+        return inside and (not shared or (bool(self.spec.labels.suffix) and self.stem_of(path.name) is not None))
 
     def label_path(self, case: str) -> Path:
         index, relative = image_folder_of(self.spec, case)
