@@ -208,7 +208,8 @@ class TaskSpec(TaskPart):
 
 
 @lru_cache(maxsize=64)
-def _load(path: Path, mtime: float) -> TaskSpec:
+def _load(path: Path, version: tuple[int, int]) -> TaskSpec:
+    """The task file at `path` as of `version` (its modification time in ns and size), validated once."""
     raw = own_raw(path)
     spec = validated(raw, TaskSpec, f"task file {path}")
     return spec if spec.name else spec.model_copy(update={"name": path.stem})
@@ -236,4 +237,5 @@ def task_file(reference: str | Path) -> Path:
 def load_task_spec(reference: str | Path) -> TaskSpec:
     """The task file `reference` names, validated; one line naming the file and key on any problem."""
     path = task_file(reference).resolve()
-    return _load(path, path.stat().st_mtime)
+    stat = path.stat()
+    return _load(path, (stat.st_mtime_ns, stat.st_size))

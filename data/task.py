@@ -41,6 +41,7 @@ class Task:
         return [self.root / self.spec.images.train[index] for index in chosen]
 
     def labels_where(self) -> str:
+        """Where the labels are (their file, or their folders), for messages."""
         labels = self.spec.labels
         return labels.file if labels.file else ", ".join(labels.folder or [])
 
@@ -198,6 +199,7 @@ class CaseWriter:
         return target
 
     def close(self) -> None:
+        """Finish the labels (the one file of one-file formats)."""
         self.labels.close()
 
 
@@ -237,6 +239,7 @@ class JoinedTask(Task):
         self.every_image_holds_every_class, self.pattern = primary.every_image_holds_every_class, primary.pattern
 
     def part(self, case: str) -> tuple[Task, str]:
+        """The root a case belongs to and its path there."""
         name, separator, inner = case.partition(ROOT_SEPARATOR)
         if not separator:
             return self.primary, case
@@ -251,32 +254,40 @@ class JoinedTask(Task):
                                                 for case in task.labelled_cases()]
 
     def test_images(self) -> list[str]:
+        """The primary root's test images."""
         return self.primary.test_images()
 
     def path(self, case: str) -> Path:
+        """The image file of a case of any root."""
         task, inner = self.part(case)
         return task.path(inner)
 
     def label_path(self, case: str) -> Path:
+        """The label file of a case of any root."""
         task, inner = self.part(case)
         return task.label_path(inner)
 
     def test_folder(self) -> Path:
+        """The primary root's test folder."""
         return self.primary.test_folder()
 
     def read_image(self, case: str) -> np.ndarray:
+        """The image of a case of any root."""
         task, inner = self.part(case)
         return task.read_image(inner)
 
     def read_labels(self, case: str) -> Labels:
+        """The labels of a case of any root."""
         task, inner = self.part(case)
         return task.read_labels(inner)
 
     def check_case(self, case: str) -> None:
+        """Check a case of any root."""
         task, inner = self.part(case)
         task.check_case(inner)
 
     def group(self, case: str) -> str:
+        """The group of a case within its own root."""
         task, inner = self.part(case)
         return task.group(inner)
 

@@ -38,6 +38,7 @@ class Member:
 
     @property
     def name(self) -> str:
+        """'<run folder>/fold<k>': how messages and tables name the member."""
         return f"{self.run.path.parent.name}/{self.run.path.name}"
 
 
@@ -120,6 +121,7 @@ class ProbabilityCache:
             atomic.keep(folder)  # what an interrupted run stored saves the next one the models
 
     def predict_batch(self, member: Member, images: list[np.ndarray]) -> list[np.ndarray]:
+        """The member's probabilities of `images`, from the cache where it holds them, else predicted (and kept)."""
         if self.folder is None:
             return [as_voted(probs) for probs in member.predict_batch(images)]
         folder = self.folder / member.cache_key

@@ -101,6 +101,7 @@ class ClassOof:
 
     @property
     def entries(self) -> int:
+        """How many entries vote."""
         return len(self.planes)
 
     def image_masks(self, counts: Counts, threshold: float, grids: list[tuple[int, int]]
@@ -131,6 +132,7 @@ class OofReader:
             self.truths.append([np.packbits(mask_on_grid(plane, grid)) for plane in truth])
 
     def read_class(self, channel: int) -> ClassOof:
+        """One class of every entry's OOF, every image on its grid, pixels concatenated."""
         planes, truth, image = [], [], []
         for index, (name, grid) in enumerate(zip(self.names, self.grids)):
             planes.append(np.stack([resize_plane(read_oof(table[name], mmap=True)[channel].astype(np.float32), grid)

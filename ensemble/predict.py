@@ -92,6 +92,7 @@ class Plan:
     exclusive: bool = False  # each pixel holds at most the most probable class above its threshold
 
     def votes(self, images: list[np.ndarray]) -> list[GridVotes]:
+        """Every member's weighted probabilities of a batch, summed per image and grid."""
         return batch_votes(self.members, self.cache, images)
 
     def masks(self, vote: GridVotes, shape: tuple[int, int]) -> list[np.ndarray]:

@@ -89,6 +89,7 @@ class Partial:
 
     @classmethod
     def read(cls, csv: Path) -> Partial:
+        """The partial CSV and its sidecar, or one line saying it has none."""
         path = sidecar_path(csv)
         if not path.is_file():
             raise UserError(f"{csv} has no {path.name} beside it: is it a shard of `ensemble --shard`?")
@@ -99,6 +100,7 @@ class Partial:
                    {name: (h, w) for name, h, w in raw.images}, raw.submission)
 
     def same_job(self, other: Partial) -> bool:
+        """Whether two partials come from one job: task, classes, images, shard count and CSV rules."""
         return (self.task, self.classes, self.sizes, self.shard.count, self.spec) == (
             other.task, other.classes, other.sizes, other.shard.count, other.spec)
 

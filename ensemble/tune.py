@@ -58,6 +58,7 @@ class Tuning:
     gain: Paired  # the tuned vote against the best single entry, cross-validated, per image
 
     def gain_line(self) -> str:
+        """The tuned vote against the best member, cross-validated, as one line."""
         g = self.gain
         return (f"tuned - best member (cross-validated, paired bootstrap over {g.n} images): {g.diff:+.4f}, 95% "
                 f"interval [{g.ci_low:+.4f}, {g.ci_high:+.4f}], tuned better in {g.p_b_better:.1%} of resamples, "

@@ -19,6 +19,7 @@ class GridVotes:
         self._sums: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def add(self, probs: np.ndarray, weight: Weight) -> None:
+        """Add one member's Cxhxw probabilities with its weight (a number, or one per class)."""
         key = probs.shape[1:]
         weights = np.broadcast_to(np.asarray(weight, np.float32), probs.shape[:1])
         total, mass = self._sums.get(key, (0.0, 0.0))

@@ -35,6 +35,7 @@ class Comparison:
     paired: Paired
 
     def row(self) -> dict:
+        """The comparison as a row of `compare --out`."""
         return {"a": self.a, "b": self.b, **asdict(self.paired)}
 
 

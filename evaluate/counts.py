@@ -51,13 +51,17 @@ class Counts:
         return cls(tp, np.count_nonzero(pred, axis=axes) - tp, np.count_nonzero(truth, axis=axes) - tp)
 
     def dice(self, metric: MetricSpec = DEFAULT_METRIC) -> np.ndarray:
+        """Dice per entry as `metric` scores it (NaN where it leaves an entry out)."""
         return dice_score(self.tp, self.fp, self.fn, metric)
 
     def iou(self, eps: float = COMPETITION_EPS) -> np.ndarray:
+        """Intersection over union per entry, smoothed by `eps`."""
         return (self.tp + eps) / (self.tp + self.fp + self.fn + eps)
 
     def precision(self, eps: float = COMPETITION_EPS) -> np.ndarray:
+        """Precision per entry, smoothed by `eps`."""
         return (self.tp + eps) / (self.tp + self.fp + eps)
 
     def recall(self, eps: float = COMPETITION_EPS) -> np.ndarray:
+        """Recall per entry, smoothed by `eps`."""
         return (self.tp + eps) / (self.tp + self.fn + eps)

@@ -26,6 +26,7 @@ class Prediction:
     ignore: np.ndarray | None = None  # HxW pixels counted in neither (a label map's ignore value)
 
     def counts(self) -> Counts:
+        """TP, FP and FN per class of this image, ignored pixels left out."""
         return Counts.of(self.pred, self.truth, self.ignore)
 
 
@@ -42,9 +43,11 @@ class ScoreReport:
 
     @property
     def mean_dice(self) -> float:
+        """The mean over classes of the per-class mean Dice (classes the metric never scored left out)."""
         return float(mean_scored(self.dice))
 
     def table(self) -> str:
+        """The report as an aligned text table, a row per class and the mean."""
         lines = [f"{'class':<12} {'dice':>7} {'iou':>7} {'prec':>7} {'recall':>7}"]
         for i, name in enumerate(self.classes):
             lines.append(f"{name:<12} {self.dice[i]:7.4f} {self.iou[i]:7.4f} {self.precision[i]:7.4f} "

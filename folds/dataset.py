@@ -60,6 +60,7 @@ class NativeCase:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(height, width) of the padded image."""
         return self.image.shape[:2]
 
     def class_pixels(self, channel: int) -> tuple[np.ndarray, np.ndarray]:

@@ -108,6 +108,7 @@ class FoldTrainer:
 
     # --- resume -------------------------------------------------------------------------
     def resume_state(self) -> dict:
+        """What `--resume` needs to go on exactly: counters, log, weights, optimizer, schedulers, scaler, SWA, EMA."""
         return {"epoch": self.epoch, "best_dice": self.best_dice, "best_epoch": self.best_epoch,
                 "kept_epoch": self.kept_epoch, "kept_dice": self.kept_dice,
                 "log": json.dumps(self.log_rows),
@@ -118,6 +119,7 @@ class FoldTrainer:
                 "swa_scheduler": self.swa_scheduler.state_dict() if self.swa_scheduler else {}}
 
     def restore(self, state: dict) -> None:
+        """Continue from `resume_state`'s dictionary."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -134,6 +136,7 @@ class FoldTrainer:
 
     # --- one epoch ----------------------------------------------------------------------
     def train_epoch(self) -> float:
+        """One epoch over the training loader; its mean loss per image."""
         train = self.config.train
         seed_everything(stream_seed(train.seed, self.epoch, self.processes.rank, MAIN_PROCESS))
         loader = epoch_loader(self.train_set, train.batch_size, self.config.data.workers, train.seed, self.epoch,
@@ -172,6 +175,7 @@ class FoldTrainer:
         return totals[:self.num_classes] / np.maximum(totals[self.num_classes:], 1)  # a class never scored: 0
 
     def step_schedulers(self, dice: float | None) -> None:
+        """Advance the learning-rate schedulers once per epoch (the plateau scheduler by the validation Dice)."""
         train = self.config.train
         if self.swa and self.epoch >= train.swa_start:
             self.swa.update_parameters(self.model)
@@ -185,6 +189,7 @@ class FoldTrainer:
             self.scheduler.step()
 
     def run_epoch(self, loggers: MetricLoggers) -> None:
+        """Train one epoch, validate when due, keep the weights `train.checkpoint` asks for, log and save state."""
         train = self.config.train
         started = time.perf_counter()
         loss = self.train_epoch()
@@ -231,9 +236,11 @@ class FoldTrainer:
             self.run.save_weights(model)
 
     def write_state(self, per_class: np.ndarray | None) -> None:
+        """Write `state.json` with the progress so far."""
         self.run.write_state(self.progress(per_class))
 
     def progress(self, per_class: np.ndarray | None = None):
+        """The run state with this trainer's progress fields (and the per-class Dice when given)."""
         return self.fold_run.state(epoch=self.epoch, best_epoch=self.best_epoch, best_dice=self.best_dice,
                                    kept_epoch=self.kept_epoch, kept_dice=self.kept_dice,
                                    last_val_dice_per_class=per_class_list(per_class))

@@ -54,6 +54,7 @@ class FoldRun:
 
     @property
     def label(self) -> str:
+        """'<run> fold <k>', for messages."""
         return f"{self.run.path.parent.name} fold {self.fold}"
 
     def state(self, **fields) -> RunState:

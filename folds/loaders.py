@@ -36,6 +36,7 @@ class WorkerStreams:
     rank: int
 
     def __call__(self, worker: int) -> None:
+        """Seed the worker's augmentation, crops and global RNGs from its own stream (DataLoader's worker_init_fn)."""
         own = stream_seed(self.seed, self.epoch, self.rank, worker)
         np.random.seed(own % 2**32)
         reseed_transform(get_worker_info().dataset, own)

@@ -29,6 +29,7 @@ class MetricLoggers:
                                          config=settings, reinit=True, mode=config.wandb_mode))
 
     def log(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Send one epoch's metrics to every sink."""
         for sink in self.sinks:
             if hasattr(sink, "add_scalar"):
                 for key, value in metrics.items():
@@ -37,5 +38,6 @@ class MetricLoggers:
                 sink.log({**metrics, "epoch": epoch})
 
     def close(self) -> None:
+        """Flush and close every sink."""
         for sink in self.sinks:
             (sink.close if hasattr(sink, "close") else sink.finish)()

@@ -27,6 +27,7 @@ class ValidationSet:
             self.ignores.append(labels.ignore)
 
     def truth(self, index: int) -> np.ndarray:
+        """The CxHxW bool truth of the `index`-th case, unpacked."""
         return np.unpackbits(self._packed[index], axis=-1, count=self.shapes[index][1]).astype(bool)
 
     def grid_probabilities(self, predictor: Predictor, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:

@@ -20,10 +20,12 @@ class Processes:
 
     @property
     def is_main(self) -> bool:
+        """Whether this is rank 0, the process that writes."""
         return self.rank == 0
 
     @property
     def distributed(self) -> bool:
+        """Whether more than one process trains."""
         return self.world_size > 1
 
     def share(self, items: list) -> list:
@@ -51,6 +53,7 @@ class Processes:
         return [int(rank) for rank in np.flatnonzero(self.sum(flags))]
 
     def barrier(self) -> None:
+        """Wait for every process (a no-op alone)."""
         if self.distributed:
             dist.barrier()
 

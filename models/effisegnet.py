@@ -37,6 +37,7 @@ class GhostModule(nn.Module):
             nn.BatchNorm2d(primary * (ratio - 1)), nn.ReLU(inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The primary convolution's maps and their cheap depthwise ghosts, concatenated."""
         primary = self.primary_conv(x)
         return torch.cat([primary, self.cheap_operation(primary)], dim=1)[:, : self.out_channels]
 
@@ -51,6 +52,7 @@ class StageProjection(nn.Module):
         self.bn = nn.BatchNorm2d(ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Project one encoder stage to `ch` channels."""
         return self.bn(self.relu(self.conv(x)))
 
 
@@ -61,6 +63,7 @@ class EffiSegNetDecoder(nn.Module):
 
     def build_decoder(self, stage_channels: tuple[int, ...], ch: int, num_classes: int,
                       deep_supervision: bool) -> None:
+        """Make the stage projections, the ghost fusion and the heads (deep supervision adds one per stage)."""
         self.stages = nn.ModuleList(StageProjection(c, ch) for c in stage_channels)
         self.bn = nn.BatchNorm2d(ch)
         self.ghost1 = GhostModule(ch, ch)
@@ -70,6 +73,7 @@ class EffiSegNetDecoder(nn.Module):
                            if deep_supervision else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """Logits at the input size (a list of them with deep supervision while training)."""
         size = x.shape[-2:]
         maps = [F.interpolate(stage(f), size=size, mode="nearest") for stage, f in zip(self.stages, self.encoder(x))]
         out = self.head(self.ghost2(self.ghost1(self.bn(torch.stack(maps).sum(0)))))

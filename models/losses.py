@@ -27,6 +27,7 @@ class FocalTverskyLoss(nn.Module):
         self.gamma = gamma
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """(1 - Tversky index) ** gamma, averaged."""
         return self.tversky(logits, target).clamp_min(0).pow(self.gamma).mean()
 
 
@@ -39,6 +40,7 @@ class NearPixelDiffLoss(nn.Module):
         self.offsets = [(dy * distance, dx * distance) for dy, dx in NEAR_PIXEL_DIRECTIONS]
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean squared difference of each probability to those `distance` pixels away, over the four directions."""
         p = torch.sigmoid(logits)
         h, w = p.shape[-2:]
         terms = []

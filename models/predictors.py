@@ -54,13 +54,16 @@ class ResizePredictor:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """The grid its probabilities come on: the training size."""
         return self.image_size, self.image_size
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
+        """The image as the model consumes it: resized to the training size."""
         return resize_image(image, self.image_size)
 
     @torch.inference_mode()
     def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Cxhxw sigmoid probabilities of a batch, in one forward pass."""
         batch = torch.from_numpy(np.stack([self.prepare(image) for image in images]).transpose(0, 3, 1, 2))
         x = normalize(batch.to(self.device)).contiguous(memory_format=self.memory_format)
         self.model.eval()  # the engine shares the model with training: never predict in train mode
@@ -69,6 +72,7 @@ class ResizePredictor:
         return list(torch.sigmoid(logits.float()).cpu().numpy())
 
     def predict(self, image: np.ndarray) -> np.ndarray:
+        """Cxhxw sigmoid probabilities of one image."""
         return self.predict_batch([image])[0]
 
 
@@ -85,16 +89,20 @@ class SlidingWindowPredictor:
         self.sw_batch_size = sw_batch_size
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """The grid its probabilities come on: the image's own size."""
         return tuple(shape)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
+        """The image as it is: windows are cut at native size."""
         return image
 
     def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """CxHxW probabilities of each image, one at a time."""
         return [self.predict(image) for image in images]
 
     @torch.inference_mode()
     def predict(self, image: np.ndarray) -> np.ndarray:
+        """CxHxW probabilities of one image from overlapping windows, blended (MONAI)."""
         x = normalize(torch.from_numpy(image.transpose(2, 0, 1).copy())[None])
         large = image.shape[0] * image.shape[1] > STITCH_ON_DEVICE_MAX_PIXELS
         self.model.eval()
@@ -112,6 +120,7 @@ class RescaledInput:
         self.inner, self.scale, self.precision = inner, scale, inner.precision
 
     def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """The inner predictor's probabilities of each image rescaled by `scale`."""
         return self.inner.predict_batch([rescale_image(image, self.scale) for image in images])
 
 

@@ -90,16 +90,19 @@ class RunFolder:
         self._lock = descriptor
 
     def unlock(self) -> None:
+        """Release the folder's lock."""
         if self._lock is not None:
             os.close(self._lock)  # closing the descriptor releases the flock
             self._lock = None
 
     def save_weights(self, model: nn.Module) -> None:
+        """Write the model's weights as safetensors, atomically."""
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         with atomic.atomic_path(self.path / MODEL_FILE) as tmp:
             save_file(tensors, str(tmp))
 
     def load_weights(self, model: nn.Module) -> None:
+        """Load the folder's safetensors weights into `model`; weights of another architecture are one line."""
         path = self.path / MODEL_FILE
         if not path.is_file():
             raise UserError(f"no {MODEL_FILE} in {self.path}")
@@ -120,6 +123,7 @@ class RunFolder:
         atomic.keep(self.path)  # resumable from here on: a failure later keeps the folder for --resume
 
     def load_resume(self) -> dict[str, Any] | None:
+        """What `--resume` continues from (tensors only, `weights_only`), or None when there is none."""
         path = self.path / RESUME_FILE
         if not path.is_file():
             return None
@@ -129,14 +133,17 @@ class RunFolder:
             raise UserError(f"cannot resume from {path}: {type(err).__name__}") from None
 
     def write_state(self, state: RunState) -> None:
+        """Write `state.json`, atomically."""
         atomic.write_text(self.path / STATE_FILE, state.model_dump_json(indent=1))
 
     def state(self) -> RunState:
+        """`state.json`, validated; one line naming the folder when missing or damaged."""
         if not (self.path / STATE_FILE).is_file():
             raise UserError(f"no {STATE_FILE} in {self.path}")
         return read_model(self.path / STATE_FILE, RunState, "run state")
 
     def check_classes(self, state: RunState, classes: tuple[str, ...]) -> None:
+        """Refuse a run trained for other classes (or another order) than `classes`."""
         if tuple(state.classes) != tuple(classes):
             raise UserError(f"{self.path} was trained for other classes than the task's ({len(state.classes)} "
                             f"against {len(classes)})")
@@ -155,6 +162,7 @@ class RunFolder:
         return files
 
     def write_log(self, rows: list[dict[str, Any]]) -> None:
+        """Write `log.csv`, a row per epoch, atomically."""
         with atomic.atomic_path(self.path / LOG_FILE) as tmp, open(tmp, "w", newline="") as handle:
             if rows:
                 writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
@@ -162,6 +170,7 @@ class RunFolder:
                 writer.writerows(rows)
 
     def oof_path(self, image_name: str) -> Path:
+        """The OOF file of a validation image."""
         return self.path / OOF_DIR / f"{image_name}.npy"
 
     def write_oof(self, image_name: str, probs: np.ndarray) -> None:

@@ -59,6 +59,7 @@ class TestTimeAugmentation:
         self.precision: torch.dtype | None = inner.precision
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """The inner predictor's grid."""
         return self.inner.grid(shape)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
@@ -66,6 +67,7 @@ class TestTimeAugmentation:
         return self.inner.prepare(image) if self.scales == (1.0,) else image
 
     def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Probabilities of a batch averaged over every view and scale, each view undone."""
         grids = [tuple(self.grid(image.shape[:2])) for image in images]
         totals = [np.zeros((0,))] * len(images)  # filled by the first view
         pairs = [(view, item) for view in self.views for item in range(len(images))]
@@ -81,4 +83,5 @@ class TestTimeAugmentation:
         return [np.ascontiguousarray(total / count, dtype=np.float32) for total in totals]
 
     def predict(self, image: np.ndarray) -> np.ndarray:
+        """Probabilities of one image averaged over every view and scale."""
         return self.predict_batch([image])[0]

@@ -128,13 +128,16 @@ class YoloPredictor:
         self.num_classes = model.model[-1].nc  # the Segment head
 
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """The grid its probabilities come on: the image fitted into the input size, aspect kept."""
         return fitted_shape(shape, self.size)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
+        """The image letterboxed into the input size."""
         return fit(image, self.size)
 
     @torch.inference_mode()
     def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Per image, per-class probability maps from the instances found (NMS, masks from prototypes)."""
         from ultralytics.utils.nms import non_max_suppression
 
         boxed = [letterbox(image, self.size) for image in images]
@@ -147,6 +150,7 @@ class YoloPredictor:
         return [self.class_maps(found, proto.float(), window) for found, proto, (_, window) in zip(kept, protos, boxed)]
 
     def class_maps(self, found: torch.Tensor, protos: torch.Tensor, window: tuple[int, int, int, int]) -> np.ndarray:
+        """Per class, the maximum over its instances of mask probability x confidence, inside the letterbox window."""
         top, left, h, w = window
         maps = torch.zeros(self.num_classes, self.size, self.size, device=protos.device)
         if len(found):
@@ -162,4 +166,5 @@ class YoloPredictor:
         return maps[:, top:top + h, left:left + w].cpu().numpy()
 
     def predict(self, image: np.ndarray) -> np.ndarray:
+        """Per-class probability maps of one image."""
         return self.predict_batch([image])[0]

@@ -140,6 +140,22 @@ def test_every_config_reads_or_refuses_in_one_line_whatever_the_yaml(source, sch
     fuzz()
 
 
+@pytest.mark.parametrize("source", [ROOT / "configs/tasks/handbone.yaml", ROOT / "tests/tasks/shapes3.yaml"],
+                         ids=["handbone", "third task"])
+def test_every_task_file_reads_or_refuses_in_one_line_whatever_the_yaml(source, tmp_path):
+    from configs.task import load_task_spec
+    document = yaml.safe_load(source.read_text())
+    path = tmp_path / "task.yaml"
+
+    @EXAMPLES
+    @given(data=mutated_bytes(document, dump=lambda d: yaml.safe_dump(d) if not isinstance(d, str) else d))
+    def fuzz(data: bytes):
+        path.write_bytes(data)
+        assert_reads_or_refuses(lambda: load_task_spec(path))
+
+    fuzz()
+
+
 # ---------------------------------------------------------------------------------------------- numbers
 
 

@@ -57,6 +57,7 @@ class Coco(OneFileFormat):
     """Annotations of each image, rasterised into their category's class channel (classes may overlap)."""
 
     def parse(self) -> dict[str, object]:
+        """Read and check the whole file: image key -> ((H, W) it lists, [(class index, segmentation, number)])."""
         try:
             raw = read_json(self.path)
             categories = {c["id"]: c["name"] for c in raw["categories"]}
@@ -76,6 +77,7 @@ class Coco(OneFileFormat):
         return table
 
     def read(self, case: str, shape: tuple[int, int]) -> Labels:
+        """The case's masks: each annotation filled into its class channel at the listed size."""
         listed, items = self.entry(case)
         if tuple(listed) != tuple(shape):
             raise UserError(f"{self.path}: {case} is listed as {listed[1]}x{listed[0]}, the image is "
@@ -106,6 +108,7 @@ class Coco(OneFileFormat):
         return mask
 
     def writer(self, root: Path) -> LabelWriter:
+        """A writer of one COCO file of plain-RLE annotations under `root`."""
         return CocoWriter(self, root)
 
 
@@ -118,6 +121,7 @@ class CocoWriter(LabelWriter):
         self.annotations: list[dict] = []
 
     def add(self, case: str, masks: np.ndarray) -> None:
+        """Keep the image entry and one annotation per non-empty class of `masks`."""
         _, relative = image_folder_of(self.fmt.spec, case)
         image_id = len(self.images) + 1
         self.images.append({"id": image_id, "file_name": relative.name, "height": int(masks.shape[1]),
@@ -132,6 +136,7 @@ class CocoWriter(LabelWriter):
                     "segmentation": {"size": list(mask.shape), "counts": mask_counts(mask)}})
 
     def close(self) -> None:
+        """Write the COCO file with every image, annotation and category added."""
         categories = [{"id": i + 1, "name": name} for i, name in enumerate(self.fmt.classes)]
         atomic.write_text(self.root / self.fmt.spec.labels.file, json.dumps(
             {"images": self.images, "annotations": self.annotations, "categories": categories}))

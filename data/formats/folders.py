@@ -16,9 +16,11 @@ class FolderFormat(LabelFormat):
     orphan = "label"  # a label file without its image, in messages
 
     def label_folder(self, index: int) -> Path:
+        """The label folder beside the `index`-th `images.train` folder."""
         return self.root / self.spec.labels.folder[index]
 
     def present(self, image_folder: int) -> bool:
+        """Whether that image folder's label folder exists."""
         return self.label_folder(image_folder).is_dir()
 
     def label_suffixes(self) -> tuple[str, ...]:
@@ -42,6 +44,7 @@ class FolderFormat(LabelFormat):
         return inside and (not shared or (bool(self.spec.labels.suffix) and self.stem_of(path.name) is not None))
 
     def label_path(self, case: str) -> Path:
+        """The one label file of a case: same path below the label folder, a label suffix."""
         index, relative = image_folder_of(self.spec, case)
         return self.find(self.label_folder(index) / relative.parent, relative.stem, case)
 
@@ -61,6 +64,7 @@ class FolderFormat(LabelFormat):
         return sorted(p for p in folder.rglob("*") if p.is_file() and self.stem_of(p.name) is not None)
 
     def check_pairing(self, cases: list[str]) -> None:
+        """Every case has its label, and every label file below a label folder its case."""
         keys = set()
         for case in cases:
             index, relative = image_folder_of(self.spec, case)

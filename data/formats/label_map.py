@@ -32,6 +32,7 @@ class LabelMap(FolderFormat):
     suffixes = (".png",)
 
     def read(self, case: str, shape: tuple[int, int]) -> Labels:
+        """The case's masks (value i -> class i) and ignored pixels; a value above the classes is refused."""
         path = self.label_path(case)
         plane = read_indices(path)
         refuse_size(path, plane.shape, shape)
@@ -46,6 +47,7 @@ class LabelMap(FolderFormat):
         return Labels(masks, ignore)
 
     def writer(self, root: Path) -> LabelWriter:
+        """A writer of label-map PNGs under `root`."""
         return LabelMapWriter(self, root)
 
 
@@ -56,6 +58,7 @@ class LabelMapWriter(LabelWriter):
         self.fmt, self.root = fmt, root
 
     def add(self, case: str, masks: np.ndarray) -> None:
+        """Write the CxHxW `masks` of `case` as one PNG of class indices."""
         dtype = np.uint8 if len(masks) < 255 else np.uint16
         plane = np.zeros(masks.shape[1:], dtype)
         for index, mask in enumerate(masks, start=1):

@@ -17,12 +17,14 @@ class BinaryMask(FolderFormat):
     what = orphan = "mask"
 
     def read(self, case: str, shape: tuple[int, int]) -> Labels:
+        """The case's one-class mask, the size of its image."""
         path = self.label_path(case)
         mask = read_binary_mask(path)
         refuse_size(path, mask.shape, shape)
         return Labels(mask[None])
 
     def writer(self, root: Path) -> LabelWriter:
+        """A writer of 0/255 PNG masks under `root`."""
         return MaskWriter(self, root, [None])
 
 
@@ -32,13 +34,16 @@ class MaskPerClass(FolderFormat):
     what = orphan = "mask"
 
     def label_path(self, case: str) -> Path:
+        """The first class's mask of a case (the file that names its labels in messages)."""
         return self.class_path(case, self.classes[0])
 
     def class_path(self, case: str, name: str) -> Path:
+        """The mask file of one class of a case."""
         index, relative = image_folder_of(self.spec, case)
         return self.find(self.label_folder(index) / name / relative.parent, relative.stem, case)
 
     def read(self, case: str, shape: tuple[int, int]) -> Labels:
+        """Every class's mask of a case, stacked in class order."""
         planes = []
         for name in self.classes:
             path = self.class_path(case, name)
@@ -47,6 +52,7 @@ class MaskPerClass(FolderFormat):
         return Labels(np.stack(planes))
 
     def labelled_folders(self, index: int) -> list[tuple[Path, str]]:
+        """The class folders present under the `index`-th label folder; a folder of another name is refused."""
         folder = self.label_folder(index)
         if not folder.is_dir():
             return []
@@ -56,12 +62,14 @@ class MaskPerClass(FolderFormat):
         return [(folder / name, f"{name} mask") for name in self.classes if (folder / name).is_dir()]
 
     def check_pairing(self, cases: list[str]) -> None:
+        """Pairing as every folder format, and every case with a mask in every class folder."""
         super().check_pairing(cases)
         for case in cases:
             for name in self.classes:
                 self.class_path(case, name)
 
     def writer(self, root: Path) -> LabelWriter:
+        """A writer of a 0/255 PNG per class under `root`."""
         return MaskWriter(self, root, list(self.classes))
 
 
@@ -72,6 +80,7 @@ class MaskWriter(LabelWriter):
         self.fmt, self.root, self.class_folders = fmt, root, class_folders
 
     def add(self, case: str, masks: np.ndarray) -> None:
+        """Write each class plane of `masks` as a PNG in its folder."""
         index, relative = image_folder_of(self.fmt.spec, case)
         folder = self.root / self.fmt.spec.labels.folder[index]
         for name, mask in zip(self.class_folders, masks):

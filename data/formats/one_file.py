@@ -17,12 +17,15 @@ class OneFileFormat(LabelFormat):
 
     @property
     def path(self) -> Path:
+        """The one label file under the root."""
         return self.root / self.spec.labels.file
 
     def present(self, image_folder: int) -> bool:
+        """Whether the label file exists (one file serves every image folder)."""
         return self.path.is_file()
 
     def label_path(self, case: str) -> Path:
+        """The one label file: it holds every case's labels."""
         return self.path
 
     def key(self, name: str) -> str:
@@ -41,12 +44,14 @@ class OneFileFormat(LabelFormat):
         """Read and check the whole file: image key -> its labels as the file holds them."""
 
     def entry(self, case: str) -> object:
+        """What the file holds for a case, or one line naming the image it does not label."""
         table = self.table()
         if self.key(case) not in table:
             raise UserError(f"image without label: {self.root / case} is not in {self.path}")
         return table[self.key(case)]
 
     def check_pairing(self, cases: list[str]) -> None:
+        """Image keys unique, every labelled key an image among `cases`, every case labelled."""
         counts = Counter(self.key(case) for case in cases)
         twice = next((key for key, n in counts.items() if n > 1), None)
         if twice is not None:

@@ -74,17 +74,21 @@ class PolygonJson(FolderFormat):
     what = "label JSON"
 
     def keys(self) -> tuple[str, str, str]:
+        """(annotations, label, points): the task's key names."""
         keys = self.spec.labels.keys
         return keys.annotations, keys.label, keys.points
 
     def read(self, case: str, shape: tuple[int, int]) -> Labels:
+        """The case's polygons filled into their class channels."""
         items = parse_polygons(self.label_path(case), shape, self.classes, self.keys())
         return Labels(rasterize(items, len(self.classes), shape))
 
     def check(self, case: str, shape: tuple[int, int]) -> None:
+        """Parse and check the case's polygons without filling them."""
         parse_polygons(self.label_path(case), shape, self.classes, self.keys())
 
     def writer(self, root: Path) -> LabelWriter:
+        """A writer of polygon JSON files under `root`."""
         return PolygonWriter(self, root)
 
 
@@ -95,6 +99,7 @@ class PolygonWriter(LabelWriter):
         self.fmt, self.root = fmt, root
 
     def add(self, case: str, masks: np.ndarray) -> None:
+        """Write each class's components of `masks` as polygons in the case's JSON."""
         listing, label_key, points_key = self.fmt.keys()
         annotations = [{label_key: name, points_key: points}
                        for name, mask in zip(self.fmt.classes, masks) for points in mask_polygons(mask)]

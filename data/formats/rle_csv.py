@@ -20,6 +20,7 @@ class RleCsv(OneFileFormat):
     """Rows `image, class, rle` under the header `labels.columns`; an image is labelled once it has a row."""
 
     def parse(self) -> dict[str, object]:
+        """Read and check the whole CSV: image key -> class index -> (line, RLE)."""
         image_column, class_column, rle_column = self.spec.labels.columns
         csv.field_size_limit(max(csv.field_size_limit(), LONGEST_FIELD))
         table: dict[str, dict[int, tuple[int, str]]] = {}
@@ -49,6 +50,7 @@ class RleCsv(OneFileFormat):
         return table
 
     def read(self, case: str, shape: tuple[int, int]) -> Labels:
+        """The case's masks decoded at its image's size; a class without a row is empty."""
         masks = np.zeros((len(self.classes), *shape), bool)
         labels = self.spec.labels
         for channel, (line, rle) in self.entry(case).items():
@@ -59,6 +61,7 @@ class RleCsv(OneFileFormat):
         return Labels(masks)
 
     def writer(self, root: Path) -> LabelWriter:
+        """A writer of one RLE CSV under `root`."""
         return RleCsvWriter(self, root)
 
 
@@ -69,12 +72,14 @@ class RleCsvWriter(LabelWriter):
         self.fmt, self.root, self.rows = fmt, root, []
 
     def add(self, case: str, masks: np.ndarray) -> None:
+        """Keep one row per class of `masks`, encoded in the task's RLE order and start."""
         labels = self.fmt.spec.labels
         _, relative = image_folder_of(self.fmt.spec, case)
         name = self.fmt.key(relative.name)
         self.rows += [(name, c, encode(m, labels.order, labels.start)) for c, m in zip(self.fmt.classes, masks)]
 
     def close(self) -> None:
+        """Write the CSV: the header `labels.columns`, then every row kept."""
         with atomic.atomic_path(self.root / self.fmt.spec.labels.file) as tmp, open(tmp, "w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(self.fmt.spec.labels.columns)

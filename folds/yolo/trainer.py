@@ -180,6 +180,7 @@ class BestRecord:
         self.path = path
 
     def __call__(self, trainer) -> None:
+        """After each ultralytics epoch: record the epoch it keeps as best, and the SHA-256 of its last.pt."""
         if trainer.last.is_file():
             atomic.write_text(hash_file(trainer.last), update_with_file(hashlib.sha256(), trainer.last).hexdigest())
         if trainer.best_fitness == trainer.fitness:  # ultralytics' own test for writing best.pt (None: not validated)
