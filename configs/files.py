@@ -24,8 +24,8 @@ class Typed(BaseModel):
 
 
 class Fold(Typed):
-    train: list[StrictStr] = Field(min_length=1)
-    val: list[StrictStr] = Field(min_length=1)
+    train: list[StrictStr] = Field(min_length=1, description="the cases it trains on (paths relative to the root)")
+    val: list[StrictStr] = Field(min_length=1, description="the cases it validates on and writes OOF files of")
 
     @field_validator("train", "val")
     @classmethod
@@ -39,11 +39,11 @@ class Fold(Typed):
 class Splits(Typed):
     """`splits.json`: the folds every member of a task trains on."""
 
-    task: StrictStr
-    method: StrictStr
-    seed: StrictInt = Field(ge=0)
-    k: StrictInt = Field(ge=1)
-    folds: list[Fold] = Field(min_length=1)
+    task: StrictStr = Field(description="the task's name")
+    method: StrictStr = Field(description="group-kfold, kfold or release")
+    seed: StrictInt = Field(ge=0, description="the shuffling seed")
+    k: StrictInt = Field(ge=1, description="the number of folds (1: the release split)")
+    folds: list[Fold] = Field(min_length=1, description="each fold's train and val cases")
 
     def fold(self, index: int) -> Fold:
         if not 0 <= index < len(self.folds):
@@ -55,10 +55,10 @@ class Splits(Typed):
 class Thresholds(Typed):
     """`tune-thresholds`' file: a threshold per class, and the OOF Dice it was chosen by."""
 
-    thresholds: dict[str, Probability]
-    oof_images: StrictInt | None = Field(None, ge=0)
-    oof_dice_default: Probability | None = None
-    oof_dice_tuned: Probability | None = None
+    thresholds: dict[str, Probability] = Field(description="class -> threshold")
+    oof_images: StrictInt | None = Field(None, ge=0, description="the OOF images it was tuned on")
+    oof_dice_default: Probability | None = Field(None, description="their mean Dice at threshold 0.5")
+    oof_dice_tuned: Probability | None = Field(None, description="their mean Dice at the tuned thresholds")
 
 
 class EnsembleWeights(Typed):
@@ -66,53 +66,59 @@ class EnsembleWeights(Typed):
     cross-validated summary beside them is for the reader's eyes."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-    members: list[StrictStr] = Field(min_length=1)
-    weights: dict[str, dict[str, Annotated[StrictFloat, Field(ge=0, le=1e6)]]]
-    thresholds: dict[str, Probability]
-    postprocess: dict[str, PostProcess] = {}
+    members: list[StrictStr] = Field(min_length=1, description="the ensemble config's entries it was tuned for")
+    weights: dict[str, dict[str, Annotated[StrictFloat, Field(ge=0, le=1e6)]]] = Field(
+        description="class -> entry -> weight (relative)")
+    thresholds: dict[str, Probability] = Field(description="class -> threshold of the weighted vote")
+    postprocess: dict[str, PostProcess] = Field({}, description="class -> the clean-up kept (none when it did not "
+                                                                "help cross-validated)")
 
 
 class ShardSidecar(Typed):
     """`PART.csv.shard.json`: which shard of which job a partial CSV is (images in the CSV's order)."""
 
-    shard: StrictInt = Field(ge=0)
-    shards: StrictInt = Field(ge=1)
-    task: StrictStr
-    classes: list[StrictStr] = Field(min_length=1)
-    images: list[tuple[StrictStr, Annotated[StrictInt, Field(gt=0)], Annotated[StrictInt, Field(gt=0)]]]
-    submission: SubmissionSpec = SubmissionSpec()  # the task's CSV conventions, which `merge` writes by
+    shard: StrictInt = Field(ge=0, description="this partial's shard index")
+    shards: StrictInt = Field(ge=1, description="the job's shard count")
+    task: StrictStr = Field(description="the task's name")
+    classes: list[StrictStr] = Field(min_length=1, description="the classes, in submission order")
+    images: list[tuple[StrictStr, Annotated[StrictInt, Field(gt=0)], Annotated[StrictInt, Field(gt=0)]]] = Field(
+        description="every image of the whole job as [name, height, width], in the CSV's order")
+    submission: SubmissionSpec = Field(SubmissionSpec(), description="the task's CSV conventions, which `merge` "
+                                                                     "writes by")
 
 
 class WeightsSidecar(Typed):
     """`FILE.safetensors.json`: where `import-weights` took the tensors from and how it mapped them."""
 
-    source: StrictStr
-    sha256: StrictStr
-    target: StrictStr
-    model: StrictStr
-    tensors: StrictInt = Field(ge=0)
-    mapping: dict[str, StrictStr]
+    source: StrictStr = Field(description="the file the tensors came from")
+    sha256: StrictStr = Field(description="its SHA-256")
+    target: StrictStr = Field(description="what received them: the network, or its encoder")
+    model: StrictStr = Field(description="the member config's model name")
+    tensors: StrictInt = Field(ge=0, description="how many tensors were mapped")
+    mapping: dict[str, StrictStr] = Field(description="target name -> source name")
 
 
 class RunState(Typed):
     """`state.json`: what a run folder holds and how it was trained."""
 
-    config: MemberConfig
-    task: str = ""  # the task's name (its task file's `name`; "": a run from before task files, config.task)
-    classes: list[str]
-    val_cases: list[str] = []
-    fold: int = 0
-    epoch: int = 0
-    best_epoch: int = 0  # the epoch that validated best (-1: the SWA average)
-    best_dice: float = -1.0
-    kept_epoch: int = 0  # the epoch whose weights model.safetensors holds and the OOF comes from (-1: SWA)
-    kept_dice: float = -1.0  # its validation Dice (the OOF's Dice); train.checkpoint says how it was chosen
-    data_hash: str = ""
-    world_size: int = 1  # processes that trained it
-    precision: str = ""  # device type and autocast dtype it trains with, "cpu/bfloat16" ("": not recorded)
-    last_val_dice_per_class: list[float] | None = None
-    oof_done: bool = False
-    trainer: Literal["segzoo", "ultralytics"] = "segzoo"
+    config: MemberConfig = Field(description="the member config it was trained with (its keys: config.md)")
+    task: str = Field("", description="the task's name (\"\": a run from before task files; its config.task)")
+    classes: list[str] = Field(description="the classes, in the task's order")
+    val_cases: list[str] = Field([], description="the fold's validation cases (its OOF images)")
+    fold: int = Field(0, description="the fold index")
+    epoch: int = Field(0, description="epochs trained")
+    best_epoch: int = Field(0, description="the epoch that validated best (-1: the SWA average)")
+    best_dice: float = Field(-1.0, description="its mean validation Dice")
+    kept_epoch: int = Field(0, description="the epoch whose weights model.safetensors holds and the OOF comes from "
+                                           "(-1: SWA)")
+    kept_dice: float = Field(-1.0, description="its validation Dice (the OOF's); train.checkpoint says how it was "
+                                               "chosen")
+    data_hash: str = Field("", description="a hash of the fold's case names and file sizes: --resume refuses others")
+    world_size: int = Field(1, description="processes that trained it")
+    precision: str = Field("", description="device type and autocast dtype, 'cpu/bfloat16' (\"\": not recorded)")
+    last_val_dice_per_class: list[float] | None = Field(None, description="the last validation's Dice per class")
+    oof_done: bool = Field(False, description="whether every OOF file is written")
+    trainer: Literal["segzoo", "ultralytics"] = Field("segzoo", description="whose loop trained it")
 
 
 def read_model(path: Path | str, model: type[FileModel], what: str) -> FileModel:

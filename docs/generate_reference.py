@@ -1,6 +1,6 @@
-"""Write docs/reference/{cli,config,task-file}.md from the code itself: every command and flag from the argparse
-parsers, every config and task file key with its type, default and bounds from the pydantic models. `make docs` runs
-it; tests/test_docs.py fails when a page differs from what this would write now.
+"""Write docs/reference/{cli,config,task-file,files}.md from the code itself: every command and flag from the
+argparse parsers, every config, task file and JSON file key with its type, default and bounds from the pydantic
+models. `make docs` runs it; tests/test_docs.py fails when a page differs from what this would write now.
 
     python docs/generate_reference.py            # rewrite the pages
     python docs/generate_reference.py --check    # exit 1 if a page is stale
@@ -21,10 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cli import build_parser  # noqa: E402
+from configs.files import EnsembleWeights, RunState, ShardSidecar, Splits, Thresholds, WeightsSidecar  # noqa: E402
 from configs.schema import EnsembleConfig, MemberConfig  # noqa: E402
 from configs.task import TaskSpec  # noqa: E402
 
-PAGES = {"cli.md": "every command and flag", "config.md": "every config key", "task-file.md": "every task file key"}
+PAGES = {"cli.md": "every command and flag", "config.md": "every config key", "task-file.md": "every task file key",
+         "files.md": "every key of every JSON file the project writes"}
+FILES = (Splits, Thresholds, EnsembleWeights, ShardSidecar, WeightsSidecar, RunState)
 BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("multiple_of", "multiple of"),
           ("min_length", "at least"), ("max_length", "at most"))
 
@@ -94,11 +97,13 @@ def bounds(field: FieldInfo) -> str:
     return ", ".join(found)
 
 
-def key_rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+def key_rows(model: type[BaseModel], prefix: str = "", whole: tuple[type, ...] = ()) -> list[str]:
+    """A table row per key of `model`, nested sections spelled out (except the models in `whole`: one row each)."""
     rows = []
     for name, field in model.model_fields.items():
         key, annotation = f"{prefix}{name}", field.annotation
         nested = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        nested = None if nested in whole else nested
         if nested is not None:
             rows += key_rows(nested, f"{key}.")
             continue
@@ -127,9 +132,23 @@ def task_page() -> str:
     return "\n".join(lines)
 
 
+def files_page() -> str:
+    lines = ["# JSON file reference (generated from the pydantic models: `make docs`)", "",
+             "Every JSON file the project writes has one typed model, one writer (`configs.files.write_model`, "
+             "atomic) and one reader (`read_model`: finite JSON in UTF-8, unknown keys refused, one line naming the "
+             "file and key). What each stage leaves on disk, the CSV, RLE and OOF arrays: "
+             "[the run folder and files on disk](run-folder.md).", ""]
+    for model in FILES:
+        lines += [f"## `{model.__name__}`", "", cell((model.__doc__ or "").strip()), "",
+                  "| key | type | default | bounds | what |", "|---|---|---|---|---|",
+                  *key_rows(model, whole=(MemberConfig,)), ""]
+    return "\n".join(lines)
+
+
 def pages() -> dict[Path, str]:
     folder = ROOT / "docs" / "reference"
-    return {folder / "cli.md": cli_page(), folder / "config.md": config_page(), folder / "task-file.md": task_page()}
+    return {folder / "cli.md": cli_page(), folder / "config.md": config_page(), folder / "task-file.md": task_page(),
+            folder / "files.md": files_page()}
 
 
 def main() -> int:

@@ -60,3 +60,18 @@ def test_the_generated_reference_is_current_and_complete():
             nested = getattr(field.annotation, "model_fields", None)
             keys = [f"{section}.{key}" for key in nested] if nested else [section]
             assert all(f"`{key}`" in config_page for key in keys), section
+
+
+def test_the_file_and_task_references_name_every_key():
+    """Every key of every JSON file model and of the task file appears in its generated page."""
+    from configs.files import RunState
+    from configs.task import TaskSpec
+    generator = runpy.run_path(str(ROOT / "docs" / "generate_reference.py"), run_name="reference")
+    pages = generator["pages"]()
+    for page, models in (("files.md", generator["FILES"]), ("task-file.md", (TaskSpec,))):
+        text = pages[ROOT / "docs/reference" / page]
+        for model in models:
+            for name, field in model.model_fields.items():
+                nested = getattr(field.annotation, "model_fields", None)
+                keys = [f"{name}.{key}" for key in nested] if nested and model is not RunState else [name]
+                assert all(f"| `{key}" in text for key in keys), (page, model.__name__, name)  # deeper keys follow
