@@ -21,6 +21,8 @@ class Task:
     """A dataset root read as a task file describes it. Cases are image paths relative to the root."""
 
     def __init__(self, spec: TaskSpec, root: Path | str, preprocess: Preprocess = no_preprocess):
+        """The data root `root` read as `spec` says, its images through `preprocess`; a root that is no folder is one
+        line."""
         self.spec, self.root, self.preprocess = spec, Path(root), preprocess
         if not self.root.is_dir():
             raise UserError(f"data root is not a folder: {self.root}")
@@ -184,6 +186,7 @@ class CaseWriter:
     """Writes images of a task's root with their masks as labelled cases of its layout under another root."""
 
     def __init__(self, task: Task, root: Path):
+        """Write cases of `task` (its test images) with their masks under `root`."""
         self.task, self.root = task, root
         self.labels = task.labels.writer(root)
 
@@ -232,6 +235,7 @@ class JoinedTask(Task):
     each extra root (pseudo-labels, say) as '<name>::<case>'. Test images are the first root's."""
 
     def __init__(self, primary: Task, extras: dict[str, Task]):
+        """`primary`'s cases as they are, and each extra root's named by its key."""
         self.primary, self.extras = primary, extras
         self.spec, self.root, self.preprocess = primary.spec, primary.root, primary.preprocess
         self.labels = primary.labels

@@ -116,6 +116,7 @@ class ProbabilityCache:
     full-size (sliding-window, YOLO) member's entries are full-size: 2 bytes per pixel and class."""
 
     def __init__(self, folder: Path | None):
+        """Keep probabilities under `folder` (None: predict every time, keep nothing)."""
         self.folder = folder
         if folder is not None:
             atomic.keep(folder)  # what an interrupted run stored saves the next one the models

@@ -85,6 +85,7 @@ class ClassOof:
     image: np.ndarray  # (pixels,) index of each pixel's image
     images: int
     metric: MetricSpec = field(default_factory=lambda: DEFAULT_METRIC)
+    ignore: np.ndarray | None = None  # (pixels,) bool: pixels a label map ignores (None: none)
     _dice: dict[Counts, np.ndarray] = field(default_factory=dict)
 
     def dice(self, counts: Counts) -> np.ndarray:
@@ -92,7 +93,8 @@ class ClassOof:
         if counts not in self._dice:
             weights = np.asarray(counts, np.float32) / sum(counts)
             vote = np.tensordot(weights, self.planes, axes=1)
-            self._dice[counts] = image_threshold_dice(vote, self.truth, self.image, self.images, metric=self.metric)
+            self._dice[counts] = image_threshold_dice(vote, self.truth, self.image, self.images, metric=self.metric,
+                                                      ignore=self.ignore)
         return self._dice[counts]
 
     def mean_dice(self, counts: Counts, rows: np.ndarray) -> np.ndarray:
@@ -105,40 +107,48 @@ class ClassOof:
         return len(self.planes)
 
     def image_masks(self, counts: Counts, threshold: float, grids: list[tuple[int, int]]
-                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per image, on its OOF grid: the vote weighted by `counts` above `threshold`, and the truth."""
+                    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
+        """Per image, on its OOF grid: the vote weighted by `counts` above `threshold`, the truth, and the ignored
+        pixels (None where there are none)."""
         weights = np.asarray(counts, np.float32) / sum(counts)
         vote = np.tensordot(weights, self.planes, axes=1) > threshold
         bounds = np.cumsum([0] + [h * w for h, w in grids])
         spans = list(zip(bounds[:-1], bounds[1:], grids))
-        return [vote[a:b].reshape(g) for a, b, g in spans], [self.truth[a:b].reshape(g) for a, b, g in spans]
+        ignores = [None if self.ignore is None else self.ignore[a:b].reshape(g) for a, b, g in spans]
+        return [vote[a:b].reshape(g) for a, b, g in spans], [self.truth[a:b].reshape(g) for a, b, g in spans], ignores
 
 
 class OofReader:
     """Each image's truth on its OOF grid, read once; then one class's OOF of every entry at a time."""
 
     def __init__(self, sources: OofSources, names: list[str], quiet: bool):
+        """Read the truth of `names` on the grid of their largest OOF file among the entries of `sources`."""
         self.sources, self.names = sources, names
         task = get_task(sources.member_config.task, sources.member_config.data.root)
         cases = task.cases_by_name(task.labelled_cases())
         self.classes, self.metric = task.classes, task.spec.metric
         self.groups = [task.group(cases[name]) for name in names]  # the task's groups (patients, say)
-        self.grids, self.truths = [], []
+        self.grids, self.truths, self.ignores = [], [], []
         for name in tqdm(names, desc="truth", unit="img", disable=quiet):
             grid = max((read_oof(table[name], mmap=True).shape[1:] for table in sources.tables),
                        key=lambda shape: shape[0] * shape[1])
-            truth = task.read_mask(cases[name])
+            labels = task.read_labels(cases[name])
             self.grids.append(grid)
-            self.truths.append([np.packbits(mask_on_grid(plane, grid)) for plane in truth])
+            self.truths.append([np.packbits(mask_on_grid(plane, grid)) for plane in labels.masks])
+            self.ignores.append(None if labels.ignore is None else np.packbits(mask_on_grid(labels.ignore, grid)))
 
     def read_class(self, channel: int) -> ClassOof:
         """One class of every entry's OOF, every image on its grid, pixels concatenated."""
-        planes, truth, image = [], [], []
+        planes, truth, image, ignore = [], [], [], []
         for index, (name, grid) in enumerate(zip(self.names, self.grids)):
             planes.append(np.stack([resize_plane(read_oof(table[name], mmap=True)[channel].astype(np.float32), grid)
                                     for table in self.sources.tables]).reshape(len(self.sources.tables), -1))
             pixels = grid[0] * grid[1]
             truth.append(np.unpackbits(self.truths[index][channel], count=pixels).astype(bool))
             image.append(np.full(pixels, index, np.int32))
+            packed = self.ignores[index]
+            plane = np.zeros(pixels, bool) if packed is None else np.unpackbits(packed, count=pixels).astype(bool)
+            ignore.append(plane)
+        any_ignored = any(packed is not None for packed in self.ignores)
         return ClassOof(np.concatenate(planes, 1), np.concatenate(truth), np.concatenate(image), len(self.names),
-                        self.metric)
+                        self.metric, np.concatenate(ignore) if any_ignored else None)

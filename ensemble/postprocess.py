@@ -118,7 +118,8 @@ class PostChoice:
 
 
 def choose_postprocess(masks: list[np.ndarray], truths: list[np.ndarray], folds: np.ndarray,
-                       metric: MetricSpec = DEFAULT_METRIC) -> PostChoice:
+                       metric: MetricSpec = DEFAULT_METRIC,
+                       ignores: list[np.ndarray | None] | None = None) -> PostChoice:
     """The class's step, from its OOF masks (the tuned vote, thresholded) and truths on the same grids. The
     cross-validated Dice scores each fold with the step chosen on the other folds, whose masks alone also
     give the candidate sizes."""
@@ -127,7 +128,8 @@ def choose_postprocess(masks: list[np.ndarray], truths: list[np.ndarray], folds:
     def dice(step: PostProcess, image: int) -> float:
         key = (step.model_dump_json(), image)  # every parameter of the step, whichever it has
         if key not in memo:
-            memo[key] = float(Counts.of(apply_postprocess(masks[image], step), truths[image]).dice(metric))
+            ignore = None if ignores is None else ignores[image]
+            memo[key] = float(Counts.of(apply_postprocess(masks[image], step), truths[image], ignore).dice(metric))
         return memo[key]
 
     def best(rows: np.ndarray) -> tuple[PostProcess, float]:

@@ -26,17 +26,19 @@ def resolve_thresholds(setting: float | Path, classes: tuple[str, ...]) -> np.nd
 
 
 def image_threshold_dice(probs: np.ndarray, truth: np.ndarray, image: np.ndarray | None, images: int,
-                         candidates: np.ndarray = CANDIDATES, metric: MetricSpec = DEFAULT_METRIC) -> np.ndarray:
+                         candidates: np.ndarray = CANDIDATES, metric: MetricSpec = DEFAULT_METRIC,
+                         ignore: np.ndarray | None = None) -> np.ndarray:
     """(images, T) Dice (as `metric` scores it) of `probs > t` per image for every candidate threshold t.
 
-    `probs`, `truth` and `image` (each pixel's image index; None for one image) are flat arrays of the
-    same length."""
+    `probs`, `truth`, `image` (each pixel's image index; None for one image) and `ignore` (pixels counted in
+    neither; None: none) are flat arrays of the same length."""
     slots = len(candidates) + 1  # slot b holds values above exactly b candidates
     index = np.searchsorted(candidates, probs, side="left")
     if image is not None:
         index = index + image.astype(np.int64) * slots
-    positives = np.bincount(index[truth], minlength=images * slots).reshape(images, slots)
-    negatives = np.bincount(index[~truth], minlength=images * slots).reshape(images, slots)
+    positive, negative = (truth, ~truth) if ignore is None else (truth & ~ignore, ~truth & ~ignore)
+    positives = np.bincount(index[positive], minlength=images * slots).reshape(images, slots)
+    negatives = np.bincount(index[negative], minlength=images * slots).reshape(images, slots)
     tp = positives[:, ::-1].cumsum(1)[:, ::-1][:, 1:]  # above candidate j: slots j+1 and beyond
     fp = negatives[:, ::-1].cumsum(1)[:, ::-1][:, 1:]
     fn = positives.sum(1, keepdims=True) - tp

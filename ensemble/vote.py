@@ -16,6 +16,7 @@ class GridVotes:
     averaged there, and only one array per grid stays alive however many members vote."""
 
     def __init__(self):
+        """No votes yet."""
         self._sums: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def add(self, probs: np.ndarray, weight: Weight) -> None:

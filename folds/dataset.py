@@ -19,6 +19,7 @@ class SegmentationDataset(Dataset):
 
     def __init__(self, task: Task, cases: list[str], size: int, transform: A.Compose | None = None,
                  cache: bool = True, quiet: bool = False):
+        """`cases` of `task` resized to `size` (decoded once with `cache`), augmented by `transform`."""
         self.task, self.cases, self.size, self.transform = task, cases, size, transform
         self._cached: list[tuple[np.ndarray, np.ndarray]] | None = None
         if cache:  # masks are cached with one bit per class and pixel
@@ -29,9 +30,11 @@ class SegmentationDataset(Dataset):
         return resize_image(self.task.read_image(case), self.size), resize_mask(self.task.read_target(case), self.size)
 
     def __len__(self) -> int:
+        """The number of cases."""
         return len(self.cases)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The `index`-th case as (3xSxS uint8 image, CxSxS uint8 target), augmented."""
         if self._cached is not None:
             image, packed = self._cached[index]
             mask = np.unpackbits(packed, axis=-1, count=self.task.target_channels)
@@ -85,6 +88,7 @@ class CropDataset(Dataset):
 
     def __init__(self, task: Task, cases: list[str], size: int, crops_per_image: int, foreground_share: float,
                  transform: A.Compose | None = None, cache: bool = True, quiet: bool = False):
+        """`crops_per_image` crops of `size` px per case and epoch, `foreground_share` of them centred on a class."""
         self.task, self.cases, self.size, self.transform = task, cases, size, transform
         self.crops_per_image, self.foreground_share = crops_per_image, foreground_share
         self._cached: list[NativeCase] | None = None
@@ -100,9 +104,11 @@ class CropDataset(Dataset):
         return NativeCase(image, np.packbits(mask, axis=-1), mask[:len(self.task.classes)].any(axis=(1, 2)))
 
     def __len__(self) -> int:
+        """Crops per epoch: cases x `crops_per_image`."""
         return len(self.cases) * self.crops_per_image
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random crop of the case `index` belongs to, augmented, as (image, target) tensors."""
         position = index // self.crops_per_image
         case = self._cached[position] if self._cached is not None else self._load(self.cases[position])
         rng = np.random.default_rng(int(torch.randint(2**62, ())))  # torch's RNG: seeded per epoch and worker

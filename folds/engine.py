@@ -56,6 +56,7 @@ class FoldTrainer:
     """Holds the pieces of one train-fold run and moves it epoch by epoch."""
 
     def __init__(self, config: MemberConfig, fold: int, quiet: bool, resume: bool = False):
+        """Open fold `fold` of `config` (refusing bad inputs before any work) and build everything training needs."""
         self.config, self.fold = config, fold
         train = config.train
         if train.threads:

@@ -12,6 +12,7 @@ class MetricLoggers:
     """Sends each epoch's scalars to every configured sink."""
 
     def __init__(self, config: RunConfig, run_dir: Path, name: str, settings: dict[str, Any]):
+        """The sinks `config` asks for (TensorBoard, wandb) in `run_dir`, the run named `name` with `settings`."""
         self.sinks: list[Any] = []
         if config.tensorboard:
             try:

@@ -17,6 +17,7 @@ class ValidationSet:
     (resized, or whole for sliding windows), labels bit-packed at full resolution."""
 
     def __init__(self, task: Task, cases: list[str], predictor: Predictor, quiet: bool):
+        """Read `cases` of `task` once: images as `predictor` consumes them, labels bit-packed."""
         self.task, self.cases = task, cases
         self._inputs, self._packed, self.shapes, self.ignores = [], [], [], []
         for case in tqdm(cases, desc="validation", unit="img", disable=quiet):

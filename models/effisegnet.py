@@ -26,6 +26,7 @@ class GhostModule(nn.Module):
     """GhostNet block: a 1x1 conv makes half the maps, a cheap depthwise 3x3 makes the rest."""
 
     def __init__(self, in_channels: int, out_channels: int, ratio: int = 2, cheap_kernel: int = 3):
+        """`out_channels` maps of `in_channels`: 1/`ratio` of them by a 1x1 conv, the rest by cheap depthwise ones."""
         super().__init__()
         self.out_channels = out_channels
         primary = math.ceil(out_channels / ratio)
@@ -46,6 +47,7 @@ class StageProjection(nn.Module):
     """3x3 conv to `ch` -> ReLU -> BN (upsampling happens in the parent)."""
 
     def __init__(self, in_channels: int, ch: int):
+        """Project `in_channels` to `ch`."""
         super().__init__()
         self.conv = nn.Conv2d(in_channels, ch, 3, padding=1, bias=False)
         self.relu = nn.ReLU(inplace=True)
@@ -87,6 +89,7 @@ class EffiSegNet(EffiSegNetDecoder):
 
     def __init__(self, variant: int = 0, ch: int = 32, num_classes: int = 1, pretrained: bool = False,
                  deep_supervision: bool = False, bn_momentum: float = 0.01):
+        """EffiSegNet-B`variant` with `ch` decoder channels and `num_classes` heads (MONAI's encoder)."""
         super().__init__()
         with hub_download_guard(f"efficientnet-b{variant}"):
             self.encoder = EfficientNetBNFeatures(model_name=f"efficientnet-b{variant}", pretrained=pretrained,
@@ -101,6 +104,7 @@ class EffiSegNetTimm(EffiSegNetDecoder):
 
     def __init__(self, encoder: str = "tf_efficientnet_lite0", ch: int = 32, num_classes: int = 1,
                  pretrained: bool = False, deep_supervision: bool = False):
+        """The decoder on the timm encoder `encoder`; refused in one line unless it has five stages."""
         super().__init__()
         if not timm.is_model(encoder):
             raise UserError(f"encoder: {encoder!r} is not a timm model")

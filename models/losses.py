@@ -21,6 +21,7 @@ class FocalTverskyLoss(nn.Module):
     """(1 - Tversky index)^gamma per sample and class, averaged (Abraham & Khan, 2019)."""
 
     def __init__(self, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75, smooth: float = 1e-5):
+        """Tversky index weighing false positives by `alpha`, false negatives by `beta`, raised to `gamma`."""
         super().__init__()
         self.tversky = TverskyLoss(sigmoid=True, alpha=alpha, beta=beta, smooth_nr=smooth, smooth_dr=smooth,
                                    reduction="none")
@@ -36,6 +37,7 @@ class NearPixelDiffLoss(nn.Module):
     horizontally, vertically and diagonally: a smoothness prior on the probability map."""
 
     def __init__(self, distance: int = 4):
+        """Compare pixels `distance` apart."""
         super().__init__()
         self.offsets = [(dy * distance, dx * distance) for dy, dx in NEAR_PIXEL_DIRECTIONS]
 
@@ -93,6 +95,7 @@ class CombinedLoss(nn.Module):
     """Weighted sum of named terms; deep-supervision outputs (a list) are averaged."""
 
     def __init__(self, weights: dict[str, float], num_classes: int):
+        """The terms named in `weights` (name -> weight; zero weights left out) for `num_classes` classes."""
         super().__init__()
         self.terms = [(weight, make_term(name, num_classes)) for name, weight in weights.items() if weight]
 

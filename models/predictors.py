@@ -50,6 +50,7 @@ class ResizePredictor:
 
     def __init__(self, model: nn.Module, image_size: int, device: torch.device, precision: torch.dtype | None = None,
                  channels_last: bool = False):
+        """`model` at `image_size` px on `device`, under autocast to `precision` when given."""
         self.model, self.image_size, self.device, self.precision = model, image_size, device, precision
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
@@ -84,6 +85,7 @@ class SlidingWindowPredictor:
 
     def __init__(self, model: nn.Module, window: int, device: torch.device, overlap: float = 0.25,
                  sw_batch_size: int = 1, precision: torch.dtype | None = None):
+        """`model` over `window` px windows overlapping by `overlap`, `sw_batch_size` per forward."""
         self.model, self.window, self.device, self.overlap = model, window, device, overlap
         self.precision = precision
         self.sw_batch_size = sw_batch_size
@@ -117,6 +119,7 @@ class RescaledInput:
     """The inner predictor on every image scaled by `scale` (sliding windows at another scale)."""
 
     def __init__(self, inner: Predictor, scale: float):
+        """`inner` fed images rescaled by `scale`."""
         self.inner, self.scale, self.precision = inner, scale, inner.precision
 
     def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:

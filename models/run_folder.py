@@ -71,6 +71,7 @@ class RunFolder:
     """Reads and writes the artefacts of one member on one fold."""
 
     def __init__(self, path: Path | str):
+        """The run folder at `path` (it need not exist yet)."""
         self.path = Path(path)
         self._lock: int | None = None
 

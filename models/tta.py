@@ -55,6 +55,7 @@ class TestTimeAugmentation:
 
     def __init__(self, inner, views: tuple[View, ...], scales: tuple[float, ...],
                  at_scale: Callable[[float], object]):
+        """Average `inner` over `views` and `scales` (`at_scale(s)`: the predictor at scale s)."""
         self.inner, self.views, self.scales, self.at_scale = inner, views, scales, at_scale
         self.precision: torch.dtype | None = inner.precision
 

@@ -124,6 +124,7 @@ class YoloPredictor:
     image's aspect. Classes overlap freely: two instances of different classes may both be high."""
 
     def __init__(self, model: nn.Module, image_size: int, device: torch.device, precision: torch.dtype | None = None):
+        """The YOLOv8-seg `model` at `image_size` px on `device`, under autocast to `precision` when given."""
         self.model, self.size, self.device, self.precision = model, image_size, device, precision
         self.num_classes = model.model[-1].nc  # the Segment head
 

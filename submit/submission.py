@@ -31,6 +31,7 @@ class SubmissionWriter:
     """Appends one image's class masks at a time to an open CSV."""
 
     def __init__(self, handle, classes: tuple[str, ...], spec: SubmissionSpec = COMPETITION):
+        """Write the header of `spec` to the open `handle`; rows follow in `classes` order."""
         self._writer = csv.writer(handle, lineterminator="\n")
         self._classes, self._spec = classes, spec
         self._writer.writerow(spec.columns)

@@ -336,3 +336,18 @@ def test_a_label_map_task_with_an_ignore_value_trains(tmp_path, run_cli):
                            "train.epochs=1", "data.image_size=32", "train.batch_size=2", "train.loss={bce_dice: 1.0}")
     assert code == 0, err
     assert json.loads((run / "fold0/state.json").read_text())["classes"] == CLASSES
+
+
+def test_the_tuning_objective_leaves_ignored_pixels_out():
+    from ensemble.thresholds import CANDIDATES, image_threshold_dice
+    rng = np.random.default_rng(3)
+    probs, truth, ignore = rng.random(500), rng.random(500) > 0.6, rng.random(500) > 0.8
+    image = (np.arange(500) >= 250).astype(np.int32)  # two images
+    table = image_threshold_dice(probs, truth, image, 2, ignore=ignore)
+    for index in (0, 1):
+        kept = (image == index) & ~ignore
+        for j, t in enumerate(CANDIDATES):
+            pred = probs[kept] > t
+            tp = np.sum(pred & truth[kept])
+            expected = (2 * tp + 1e-4) / (pred.sum() + truth[kept].sum() + 1e-4)
+            assert table[index, j] == pytest.approx(expected)

@@ -24,6 +24,7 @@ class LabelFormat(ABC):
     lies in one of the task's `images.train` folders."""
 
     def __init__(self, spec: TaskSpec, root: Path):
+        """Labels of the task `spec` describes, under the data root `root`."""
         self.spec, self.root = spec, root
         self.classes = tuple(spec.classes)
 

@@ -116,6 +116,7 @@ class CocoWriter(LabelWriter):
     """Each image's classes as plain RLE annotations (exact, holes kept), written on `close`."""
 
     def __init__(self, fmt: Coco, root: Path):
+        """Collect images and annotations for the COCO file of `fmt` under `root`."""
         self.fmt, self.root = fmt, root
         self.images: list[dict] = []
         self.annotations: list[dict] = []

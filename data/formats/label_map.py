@@ -55,6 +55,7 @@ class LabelMapWriter(LabelWriter):
     """Writes class indices (8-bit, or 16-bit above 255 classes); where masks overlap, the later class wins."""
 
     def __init__(self, fmt: LabelMap, root: Path):
+        """Write label maps of `fmt` under `root`."""
         self.fmt, self.root = fmt, root
 
     def add(self, case: str, masks: np.ndarray) -> None:

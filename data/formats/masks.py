@@ -77,6 +77,7 @@ class MaskWriter(LabelWriter):
     """Each mask as a 0/255 PNG in the label folder (under `<class>/` for mask-per-class)."""
 
     def __init__(self, fmt: FolderFormat, root: Path, class_folders: list[str | None]):
+        """Write masks of `fmt` under `root`, each class into its folder of `class_folders` (None: the label folder)."""
         self.fmt, self.root, self.class_folders = fmt, root, class_folders
 
     def add(self, case: str, masks: np.ndarray) -> None:

@@ -96,6 +96,7 @@ class PolygonWriter(LabelWriter):
     """Each class's components as outer contours (holes filled)."""
 
     def __init__(self, fmt: PolygonJson, root: Path):
+        """Write polygon JSON files of `fmt` under `root`."""
         self.fmt, self.root = fmt, root
 
     def add(self, case: str, masks: np.ndarray) -> None:

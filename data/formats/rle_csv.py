@@ -69,6 +69,7 @@ class RleCsvWriter(LabelWriter):
     """Collects every image's RLE strings (small), writes the CSV on `close`."""
 
     def __init__(self, fmt: RleCsv, root: Path):
+        """Collect rows for the RLE CSV of `fmt` under `root`."""
         self.fmt, self.root, self.rows = fmt, root, []
 
     def add(self, case: str, masks: np.ndarray) -> None:

@@ -177,6 +177,7 @@ class BestRecord:
     epoch and fitness, kept on disk so a resumed run still knows them."""
 
     def __init__(self, path: Path):
+        """Record the epoch of best.pt into `path` (best_epoch.json); last.pt's SHA-256 goes beside last.pt."""
         self.path = path
 
     def __call__(self, trainer) -> None:
