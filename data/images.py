@@ -104,12 +104,13 @@ def image_size(path: Path, what: str = "image") -> tuple[int, int]:
             with Image.open(path) as image:
                 width, height = image.size
                 orientation = image.getexif().get(ORIENTATION_TAG, 1)
+                shown_size = image.format == "TIFF"  # Pillow gives a TIFF's size as shown already
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
         raise UserError(f"cannot read {what}: {path}") from None
     if width * height > MAX_PIXELS:
         raise UserError(f"{what} too large to decode safely ({width}x{height} > {MAX_PIXELS} pixels, a "
                         f"decompression bomb?): {path}")
-    return (width, height) if orientation in TRANSPOSING_ORIENTATIONS else (height, width)
+    return (width, height) if orientation in TRANSPOSING_ORIENTATIONS and not shown_size else (height, width)
 
 
 def list_images(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:

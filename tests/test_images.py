@@ -28,3 +28,15 @@ def test_unreadable_image_names_file(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(UserError, match="broken.png"):
         read_image(bad)
+
+
+def test_a_tiff_with_exif_orientation_6_reads_turned_as_a_viewer_shows_it(tmp_path):
+    from PIL import Image
+
+    from data.images import image_size, read_image
+    pixels = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    Image.fromarray(pixels).save(tmp_path / "o6.tif", exif=exif.tobytes())
+    assert image_size(tmp_path / "o6.tif") == (30, 20)
+    np.testing.assert_array_equal(read_image(tmp_path / "o6.tif"), np.rot90(pixels, k=-1))
