@@ -123,3 +123,25 @@ def test_a_hand_bone_masks_folder_among_the_patient_folders_is_refused(handbone_
                            f"output.masks_dir={dcm / 'masks'}")
     assert code == 2 and f"lies inside {dcm}" in err and len(err.strip().splitlines()) == 1, err
     assert sorted(dcm.rglob("*")) == listing and not (tmp_path / "sub.csv").exists()
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_no_output_of_any_command_may_replace_a_fifo_or_a_device(command, inputs, tmp_path, run_cli):
+    """Every command's output aimed at a FIFO (and, as root, a character device like /dev/null): one line, exit 2,
+    the special file left as it is (an atomic rename would have replaced it with a regular file)."""
+    import os
+    import stat
+    targets = [tmp_path / "fifo"]
+    os.mkfifo(targets[0])
+    if os.geteuid() == 0:
+        targets.append(tmp_path / "null")
+        os.mknod(targets[1], stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    before = snapshot(inputs["work"])
+    for target in targets:
+        mode = os.stat(target).st_mode
+        argv = [str(a).replace("OUT", str(target)) if str(a).endswith("OUT") else str(a)
+                for a in COMMANDS[command][0](inputs)]
+        code, stdout, err = run_cli("--quiet", *argv)
+        assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, (argv, code, err or stdout)
+        assert os.stat(target).st_mode == mode, argv
+    assert snapshot(inputs["work"]) == before
