@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+ROOT_SEPARATOR = "::"  # '<extra root name>::<case>' names a case of an extra data root (`data.extra_roots`)
+
 
 class SplitMethod(StrEnum):
     GROUP_KFOLD = "group-kfold"

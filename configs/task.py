@@ -23,7 +23,7 @@ from pydantic import (
 
 from configs.load import own_raw, validated
 from errors import UserError
-from names import LabelFormat, RleOrder, SplitMethod
+from names import ROOT_SEPARATOR, LabelFormat, RleOrder, SplitMethod
 
 BUILTIN_FOLDER = Path(__file__).parent / "tasks"
 FOLDER_FORMATS = (LabelFormat.BINARY_MASK, LabelFormat.MASK_PER_CLASS, LabelFormat.LABEL_MAP, LabelFormat.POLYGON_JSON)
@@ -155,7 +155,7 @@ class SubmissionSpec(TaskPart):
 
     def image_key(self, case: str) -> str:
         """How the CSV names the image of a case."""
-        path = Path(case.rpartition("::")[2])
+        path = Path(case.rpartition(ROOT_SEPARATOR)[2])
         return path.stem if self.image == "stem" else path.name
 
 

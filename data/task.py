@@ -15,6 +15,7 @@ from data.formats import FORMATS, Labels
 from data.images import IMAGE_SUFFIXES, image_size, list_images, read_image
 from data.preprocess import Preprocess, no_preprocess
 from errors import UserError
+from names import ROOT_SEPARATOR
 
 
 class Task:
@@ -227,7 +228,6 @@ def one_per_stem(paths: list[Path], what: str) -> list[Path]:
     return paths
 
 
-ROOT_SEPARATOR = "::"  # '<extra root name>::<case>' names a case of an extra data root
 
 
 class JoinedTask(Task):

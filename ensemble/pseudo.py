@@ -16,10 +16,11 @@ from configs.files import Fold, Splits
 from configs.schema import EnsembleConfig
 from data import get_task
 from data.splits import read_splits, write_splits
-from data.task import ROOT_SEPARATOR, Task
+from data.task import Task
 from ensemble.predict import Plan, decoded_batches, load_plan
 from errors import UserError
 from models.device import pick_device
+from names import ROOT_SEPARATOR
 
 SPLITS_FILE = "splits.json"
 
