@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from configs.task import load_task_spec
+from data.joined_task import JoinedTask
 from data.preprocess import Preprocess, no_preprocess
-from data.task import JoinedTask, Task
+from data.task import Task
 
 
 def task_classes(reference: str) -> tuple[str, ...]:

@@ -125,9 +125,20 @@ def test_the_submission_reader_reads_or_refuses_whatever_the_csv(tmp_path):
 # ---------------------------------------------------------------------------------------------- YAML configs
 
 
-@pytest.mark.parametrize("source, schema", [(MEMBER_YAML, MemberConfig), (ENSEMBLE_YAML, EnsembleConfig)],
-                         ids=["member", "ensemble"])
-def test_every_config_reads_or_refuses_in_one_line_whatever_the_yaml(source, schema, tmp_path):
+def load_task_file(path: Path):
+    from configs.task import load_task_spec
+    return load_task_spec(path)
+
+
+YAML_READERS = {"member": (MEMBER_YAML, lambda path: load_config(path, MemberConfig)),
+                "ensemble": (ENSEMBLE_YAML, lambda path: load_config(path, EnsembleConfig)),
+                "handbone task": (ROOT / "configs/tasks/handbone.yaml", load_task_file),
+                "third task": (ROOT / "tests/tasks/shapes3.yaml", load_task_file)}
+
+
+@pytest.mark.parametrize("kind", YAML_READERS)
+def test_every_config_reads_or_refuses_in_one_line_whatever_the_yaml(kind, tmp_path):
+    source, read = YAML_READERS[kind]
     document = yaml.safe_load(source.read_text())
     path = tmp_path / "config.yaml"
 
@@ -135,23 +146,7 @@ def test_every_config_reads_or_refuses_in_one_line_whatever_the_yaml(source, sch
     @given(data=mutated_bytes(document, dump=lambda d: yaml.safe_dump(d) if not isinstance(d, str) else d))
     def fuzz(data: bytes):
         path.write_bytes(data)
-        assert_reads_or_refuses(lambda: load_config(path, schema))
-
-    fuzz()
-
-
-@pytest.mark.parametrize("source", [ROOT / "configs/tasks/handbone.yaml", ROOT / "tests/tasks/shapes3.yaml"],
-                         ids=["handbone", "third task"])
-def test_every_task_file_reads_or_refuses_in_one_line_whatever_the_yaml(source, tmp_path):
-    from configs.task import load_task_spec
-    document = yaml.safe_load(source.read_text())
-    path = tmp_path / "task.yaml"
-
-    @EXAMPLES
-    @given(data=mutated_bytes(document, dump=lambda d: yaml.safe_dump(d) if not isinstance(d, str) else d))
-    def fuzz(data: bytes):
-        path.write_bytes(data)
-        assert_reads_or_refuses(lambda: load_task_spec(path))
+        assert_reads_or_refuses(lambda: read(path))
 
     fuzz()
 
