@@ -21,9 +21,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Each stage's commands, handlers and parsers together, live in `commands/<stage>.py`; pipeline order here."""
-    from commands import ensembling, evaluation, prepare, reporting, submission, training
+    from commands import OneLineParser, ensembling, evaluation, prepare, reporting, submission, training
 
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = OneLineParser(description=__doc__)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     """Exit 0; 2 for bad input (one line); 1 for anything unexpected (one line, the traceback with --debug);
     130 / 143 when interrupted, after removing what the command had half written."""
     keep_library_caches_local()
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help (0), or a bad command line: one line (2)
+        return int(done.code or 0)
     previous = signal.signal(signal.SIGTERM, raise_terminated)
     atomic.forget_created()
     try:

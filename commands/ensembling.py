@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from atomic import refuse_input_as_output
-from commands import AddCommand, add_config
+from commands import MAX_COUNT, AddCommand, add_config, add_number
 from configs.load import config_files
 
 
@@ -103,8 +103,8 @@ def register(add: AddCommand) -> None:
                             "them"))
     pseudo.add_argument("--out", required=True, help="a new folder: a data root of the task's layout")
     pseudo.add_argument("--splits", required=True, help="the folds to extend (their val lists stay)")
-    pseudo.add_argument("--min-confidence", type=float, default=0.0,
-                        help="drop images whose mean max(p, 1-p) near the predicted foreground is below")
+    add_number(pseudo, "--min-confidence", float, 0, 1, default=0.0,
+               help="drop images whose mean max(p, 1-p) near the predicted foreground is below")
     pseudo.add_argument("--name", default="pseudo", help="fold k's labels are data.extra_roots key <name>-fold<k>")
 
     merge = add("merge", cmd_merge, "join the partial CSVs of a sharded ensemble")
@@ -112,7 +112,7 @@ def register(add: AddCommand) -> None:
     merge.add_argument("--out", required=True)
     vote = add("vote", cmd_vote, "hard-vote several submission CSVs")
     vote.add_argument("--csv", nargs="+", required=True)
-    vote.add_argument("--min-votes", type=int, required=True)
+    add_number(vote, "--min-votes", int, 1, MAX_COUNT, required=True, help="at most the number of CSVs")
     vote.add_argument("--out", default="vote.csv")
     vote.add_argument("--task", help="the task whose submission rules the CSVs follow (default: image_name,class,rle, "
                                      "row-major RLE from 1)")

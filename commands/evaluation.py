@@ -6,7 +6,7 @@ from pathlib import Path
 
 import atomic
 from atomic import refuse_input_as_output
-from commands import AddCommand, add_task, check_range, check_seed
+from commands import AddCommand, add_number, add_seed, add_task
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -24,8 +24,6 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from data import get_task
     from evaluate.compare import compare_csvs, comparison_table, write_comparisons
 
-    check_range("--resamples", args.resamples, 1, MAX_RESAMPLES)
-    check_seed(args.seed)
     if args.out:
         task = get_task(args.task, args.data_root)
         refuse_input_as_output(args.out, [*args.csv, *task.label_folders(task.labelled_cases())], "--out")
@@ -48,6 +46,6 @@ def register(add: AddCommand) -> None:
     add_task(compare)
     compare.add_argument("--csv", nargs="+", required=True, help="A.csv B.csv [C.csv ...]: A against each other")
     compare.add_argument("--data-root", required=True)
-    compare.add_argument("--resamples", type=int, default=10000)
-    compare.add_argument("--seed", type=int, default=0)
+    add_number(compare, "--resamples", int, 1, MAX_RESAMPLES, default=10000)
+    add_seed(compare)
     compare.add_argument("--out", help="the rows as CSV")

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from atomic import check_target, refuse_input_as_output
-from commands import AddCommand, add_set, add_task, check_range, check_seed
+from commands import MAX_COUNT, AddCommand, add_number, add_seed, add_set, add_task
 from names import SplitMethod, choices
 
 
@@ -15,7 +15,6 @@ def cmd_split(args: argparse.Namespace) -> None:
     from data import get_task
     from data.splits import make_splits, write_splits
 
-    check_seed(args.seed)
     task = get_task(args.task, args.data_root)
     cases = task.labelled_cases()
     refuse_input_as_output(args.out, task.label_folders(cases), "--out")
@@ -37,9 +36,6 @@ def cmd_synth(args: argparse.Namespace) -> None:
     from configs.task import load_task_spec
     from data.synthetic import make_synthetic
 
-    check_range("--size", args.size, 32, MAX_SYNTH_SIDE)
-    check_range("--count", args.count, 1, MAX_SYNTH_COUNT)
-    check_seed(args.seed)
     load_task_spec(args.task)  # a bad task file is one line before anything is written
     claimable_folder(args.out, "synth", "--out")
     mark_folder(args.out, "synth")
@@ -62,17 +58,18 @@ def register(add: AddCommand) -> None:
     split = add("split", cmd_split, "make k folds once, persisted as splits.json")
     add_task(split)
     split.add_argument("--data-root", required=True)
-    split.add_argument("--k", type=int, default=5)
-    split.add_argument("--seed", type=int, default=0)
+    add_number(split, "--k", int, 2, MAX_COUNT, default=5, help="folds (at most the patients or images)")
+    add_seed(split)
     split.add_argument("--method", choices=choices(SplitMethod))
     split.add_argument("--out", default="splits.json")
 
     synth = add("synth", cmd_synth, "write a synthetic data set in the task's layout")
     add_task(synth)
     synth.add_argument("--out", required=True)
-    synth.add_argument("--count", type=int, default=6, help="patients (a task drawing hands) or train images")
-    synth.add_argument("--size", type=int, default=256)
-    synth.add_argument("--seed", type=int, default=0)
+    add_number(synth, "--count", int, 1, MAX_SYNTH_COUNT, default=6,
+               help="patients (a task drawing hands) or train images")
+    add_number(synth, "--size", int, 32, MAX_SYNTH_SIDE, default=256, help="image side in pixels")
+    add_seed(synth)
 
     weights = add("import-weights", cmd_import_weights, "map another implementation's weights onto a member's "
                   "network or encoder; write safetensors and a JSON sidecar")

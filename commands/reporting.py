@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from commands import AddCommand, add_task, check_range
+from commands import AddCommand, add_number, add_task
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
     from report.analyze import analyze
 
-    check_range("--worst", args.worst, 0, 1000)
-    check_range("--near", args.near, 0.5, 1000)
     out = analyze(args.task, args.out, args.csv, args.runs, args.data_root, args.worst, args.near, quiet=args.quiet)
     print(out / "index.html")
 
@@ -24,5 +22,6 @@ def register(add: AddCommand) -> None:
                          help="run folders or globs (their OOF probabilities > 0.5), compared after the CSVs")
     analyze.add_argument("--data-root", help="the labelled images (default for --runs: the runs' data.root)")
     analyze.add_argument("--out", default="report")
-    analyze.add_argument("--worst", type=int, default=4, help="overlays of this many worst images")
-    analyze.add_argument("--near", type=float, default=3.0, help="boundary band in pixels for the boundary error")
+    add_number(analyze, "--worst", int, 0, 1000, default=4, help="overlays of this many worst images")
+    add_number(analyze, "--near", float, 0.5, 1000, default=3.0,
+               help="boundary band in pixels for the boundary error")

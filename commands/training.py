@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from commands import AddCommand, add_config
+from commands import MAX_COUNT, AddCommand, add_config, add_number
 
 
 def cmd_train_fold(args: argparse.Namespace) -> None:
@@ -21,5 +21,5 @@ def cmd_train_fold(args: argparse.Namespace) -> None:
 
 def register(add: AddCommand) -> None:
     command = add_config(add("train-fold", cmd_train_fold, "train one member on one fold"))
-    command.add_argument("--fold", type=int, required=True)
+    add_number(command, "--fold", int, 0, MAX_COUNT, required=True, help="0 .. k-1 of the splits file")
     command.add_argument("--resume", action="store_true")

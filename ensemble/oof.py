@@ -17,21 +17,26 @@ from ensemble.members import expand
 from ensemble.thresholds import image_threshold_dice
 from errors import UserError
 from evaluate.counts import DEFAULT_METRIC, mean_scored
-from models.run_folder import RunFolder, read_oof
+from models.run_folder import RunFolder, check_oof_grid, read_oof
 
 Counts = tuple[int, ...]  # how many times each entry was picked
 
 
 @dataclass
 class OofSources:
-    """Per ensemble entry: image name -> OOF file over all its folds; entry weights; a member config;
-    the fold each image was validated in (by the first entry)."""
+    """Per ensemble entry: image name -> OOF file over all its folds, and -> the config of the run that wrote
+    it; entry weights; the fold each image was validated in (by the first entry)."""
 
     tables: list[dict[str, Path]]
+    configs: list[dict[str, MemberConfig]]
     entries: list[str]
     weights: list[float]
-    member_config: MemberConfig
     folds: dict[str, int]
+
+    @property
+    def member_config(self) -> MemberConfig:
+        """The first entry's config: the task and data root every entry shares."""
+        return next(iter(self.configs[0].values()))
 
     def common_names(self) -> list[str]:
         """The images every entry has OOF probabilities of: all of them, or one line naming the first missing."""
@@ -52,13 +57,14 @@ def refuse_among_labels(out: Path, sources: OofSources) -> None:
 
 def oof_sources(config: EnsembleConfig) -> OofSources:
     """Every entry's OOF files over all its folds, read from its run folders' state."""
-    tables, weights, first_config, folds = [], [], None, {}
+    tables, configs, weights, folds = [], [], [], {}
     entries = [entry.path for entry in config.member_entries()]
     repeated = next((path for path in entries if entries.count(path) > 1), None)
     if repeated is not None:
         raise UserError(f"members: {repeated!r} is listed twice (each entry once: weights tune the vote)")
     for entry in config.member_entries():
         table: dict[str, Path] = {}
+        written_by: dict[str, MemberConfig] = {}
         for path, _ in expand([entry], need_oof=True):
             run = RunFolder(path)
             state = run.state()
@@ -66,14 +72,15 @@ def oof_sources(config: EnsembleConfig) -> OofSources:
                 raise UserError(f"member {path} was trained for the {state.task or state.config.task} task; the "
                                 f"ensemble config's task is {task_name(config.task)}")
             run.check_classes(state, task_classes(config.task))
-            first_config = first_config or state.config
             files = run.oof_files(state)
             table.update(files)
+            written_by.update(dict.fromkeys(files, state.config))
             if not tables:
                 folds.update({name: state.fold for name in files})
         tables.append(table)
+        configs.append(written_by)
         weights.append(entry.weight)
-    return OofSources(tables, entries, weights, first_config, folds)
+    return OofSources(tables, configs, entries, weights, folds)
 
 
 @dataclass
@@ -130,12 +137,19 @@ class OofReader:
         self.groups = [task.group(cases[name]) for name in names]  # the task's groups (patients, say)
         self.grids, self.truths, self.ignores = [], [], []
         for name in tqdm(names, desc="truth", unit="img", disable=quiet):
-            grid = max((read_oof(table[name], mmap=True).shape[1:] for table in sources.tables),
-                       key=lambda shape: shape[0] * shape[1])
             labels = task.read_labels(cases[name])
+            grid = max((self.oof_grid(name, entry, labels.masks.shape[1:]) for entry in range(len(sources.tables))),
+                       key=lambda shape: shape[0] * shape[1])
             self.grids.append(grid)
             self.truths.append([np.packbits(mask_on_grid(plane, grid)) for plane in labels.masks])
             self.ignores.append(None if labels.ignore is None else np.packbits(mask_on_grid(labels.ignore, grid)))
+
+    def oof_grid(self, name: str, entry: int, image_shape: tuple[int, int]) -> tuple[int, int]:
+        """The (h, w) of an entry's OOF file of image `name`, checked against the grid its member predicts on."""
+        path = self.sources.tables[entry][name]
+        found = read_oof(path, mmap=True).shape[1:]
+        check_oof_grid(path, found, self.sources.configs[entry][name], image_shape)
+        return found
 
     def read_class(self, channel: int) -> ClassOof:
         """One class of every entry's OOF, every image on its grid, pixels concatenated."""

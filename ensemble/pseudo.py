@@ -92,9 +92,8 @@ def label_fold(plan: Plan, task: Task, folder: Path, min_confidence: float, batc
 def pseudo_label(config: EnsembleConfig, out: Path, splits: Path, min_confidence: float = 0.0,
                  name: str = "pseudo", quiet: bool = False) -> PseudoLabels:
     """Label the test images of `config` under `out/fold<k>/` with fold k's members; `out/splits.json` is
-    `splits` with each fold's labels added to its train list."""
-    if not 0 <= min_confidence <= 1:
-        raise UserError(f"--min-confidence {min_confidence}: expected a value in [0, 1]")
+    `splits` with each fold's labels added to its train list. `min_confidence` is in [0, 1] (--min-confidence's
+    range)."""
     if not name or ROOT_SEPARATOR in name or "/" in name:
         raise UserError(f"--name {name!r}: a non-empty name without '/' or '{ROOT_SEPARATOR}'")
     task = get_task(config.task, config.data.root)

@@ -54,9 +54,14 @@ class ResizePredictor:
         self.model, self.image_size, self.device, self.precision = model, image_size, device, precision
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
+    @staticmethod
+    def grid_for(shape: tuple[int, int], size: int) -> tuple[int, int]:
+        """The grid an image of `shape` is predicted on at input `size`: size x size, whatever the image."""
+        return size, size
+
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
         """The grid its probabilities come on: the training size."""
-        return self.image_size, self.image_size
+        return self.grid_for(shape, self.image_size)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The image as the model consumes it: resized to the training size."""
@@ -90,9 +95,14 @@ class SlidingWindowPredictor:
         self.precision = precision
         self.sw_batch_size = sw_batch_size
 
+    @staticmethod
+    def grid_for(shape: tuple[int, int], size: int) -> tuple[int, int]:
+        """The grid an image of `shape` is predicted on: the image's own size, whatever the window."""
+        return int(shape[0]), int(shape[1])
+
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
         """The grid its probabilities come on: the image's own size."""
-        return tuple(shape)
+        return self.grid_for(shape, self.window)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The image as it is: windows are cut at native size."""
@@ -134,16 +144,16 @@ def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device
     (`model.tta`, `model.tta_scales`) unless `tta` / `tta_scales` say otherwise, and its own mixed precision
     (`train.amp`) unless `precision` says otherwise. Validation and the ensemble both build it here."""
     train, options = config.train, config.model
-    own_predictor = family(options.name).predictor
+    kind = predictor_class(config)
     if precision == "member":
         precision = amp_dtype(device, train.amp, train.amp_dtype)
 
     def at_size(size: int) -> Predictor:
-        if own_predictor is not None:
-            return own_predictor(model, size, device, precision)
-        if options.inference == Inference.SLIDING_WINDOW:
+        if kind is SlidingWindowPredictor:
             return SlidingWindowPredictor(model, size, device, options.overlap, options.sw_batch_size, precision)
-        return ResizePredictor(model, size, device, precision, train.channels_last)
+        if kind is ResizePredictor:
+            return ResizePredictor(model, size, device, precision, train.channels_last)
+        return kind(model, size, device, precision)
 
     size = config.data.image_size
     predictor = at_size(size)
@@ -151,7 +161,7 @@ def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device
     if views == VIEWS[TTA.NONE] and scales == (1.0,):
         return predictor
 
-    rescales_image = options.inference == Inference.SLIDING_WINDOW and own_predictor is None
+    rescales_image = kind is SlidingWindowPredictor
     if not rescales_image:
         check_scaled_sizes(size, scales)
 
@@ -161,6 +171,19 @@ def build_predictor(config: MemberConfig, model: nn.Module, device: torch.device
         return at_size(scaled_size(size, scale))  # a larger or smaller network input
 
     return TestTimeAugmentation(predictor, views, scales, at_scale)
+
+
+def predictor_class(config: MemberConfig) -> type:
+    """The predictor a member's config asks for: its family's own (YOLO), else by `model.inference`."""
+    own = family(config.model.name).predictor
+    if own is not None:
+        return own
+    return SlidingWindowPredictor if config.model.inference == Inference.SLIDING_WINDOW else ResizePredictor
+
+
+def member_grid(config: MemberConfig, shape: tuple[int, int]) -> tuple[int, int]:
+    """The grid the member predicts an image of `shape` on (TTA and scales undone), without building it."""
+    return predictor_class(config).grid_for(shape, config.data.image_size)
 
 
 def check_scaled_sizes(size: int, scales: tuple[float, ...]) -> None:

@@ -17,7 +17,10 @@ from safetensors.torch import load_file, save_file
 
 import atomic
 from configs.files import RunState, read_model
+from configs.schema import MemberConfig
+from data.resample import bounded_grid
 from errors import UserError
+from models.predictors import member_grid
 
 MODEL_FILE, STATE_FILE, RESUME_FILE, LOG_FILE, CURVES_FILE, OOF_DIR, LOCK_FILE = (
     "model.safetensors", "state.json", "optimizer.pt", "log.csv", "curves.png", "oof", ".lock")
@@ -65,6 +68,16 @@ def check_oof(path: Path, channels: int) -> None:
         raise UserError(f"OOF file {path} holds NaN or infinite values")
     if values.min() < 0 or values.max() > 1:
         raise UserError(f"OOF file {path} holds values outside [0, 1]: not sigmoid probabilities")
+
+
+def check_oof_grid(path: Path, found: tuple[int, ...], config: MemberConfig, image_shape: tuple[int, int]) -> None:
+    """An OOF file of an image of `image_shape` is on the grid its member predicts that image on, shrunk to
+    `train.oof_size` (what train-fold writes); another shape (another image's OOF, another member's) is one line."""
+    expected = bounded_grid(member_grid(config, image_shape), config.train.oof_size)
+    if tuple(found) != expected:
+        raise UserError(f"OOF file {path} is {found[0]}x{found[1]}; its member predicts this {image_shape[0]}x"
+                        f"{image_shape[1]} image on a {expected[0]}x{expected[1]} grid: another image's or another "
+                        f"member's OOF")
 
 
 class RunFolder:

@@ -128,9 +128,14 @@ class YoloPredictor:
         self.model, self.size, self.device, self.precision = model, image_size, device, precision
         self.num_classes = model.model[-1].nc  # the Segment head
 
+    @staticmethod
+    def grid_for(shape: tuple[int, int], size: int) -> tuple[int, int]:
+        """The grid an image of `shape` is predicted on at input `size`: fitted into it, aspect kept."""
+        return fitted_shape(shape, size)
+
     def grid(self, shape: tuple[int, int]) -> tuple[int, int]:
         """The grid its probabilities come on: the image fitted into the input size, aspect kept."""
-        return fitted_shape(shape, self.size)
+        return self.grid_for(shape, self.size)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The image letterboxed into the input size."""

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
+from configs.schema import MemberConfig
 from configs.task import SubmissionSpec
 from data.resample import resize_plane
 from errors import UserError
-from models.run_folder import LOG_FILE, RunFolder, read_oof, run_label, runs_matching
+from models.run_folder import LOG_FILE, RunFolder, check_oof_grid, read_oof, run_label, runs_matching
 from submit.submission import decode_row, group_rows, read_submission
 
 OOF_THRESHOLD = 0.5
@@ -36,10 +37,13 @@ class RunsSource:
         self.runs = [RunFolder(p) for p in runs_matching(pattern, "--runs", need_oof=True)]
         self.label = run_label(pattern)
         self.files: dict[str, Path] = {}
+        self.configs: dict[str, MemberConfig] = {}
         for run in self.runs:
             state = run.state()
             run.check_classes(state, classes)
-            self.files.update({spec.image_key(name): path for name, path in run.oof_files(state).items()})
+            files = {spec.image_key(name): path for name, path in run.oof_files(state).items()}
+            self.files.update(files)
+            self.configs.update(dict.fromkeys(files, state.config))
         if not self.files:
             raise UserError(f"--runs {pattern!r}: no OOF probabilities (train-fold writes them when a fold ends)")
         self.names = set(self.files)
@@ -49,6 +53,7 @@ class RunsSource:
 
     def masks(self, name: str, shape: tuple[int, int]) -> np.ndarray:
         probs = read_oof(self.files[name], mmap=True)
+        check_oof_grid(self.files[name], probs.shape[1:], self.configs[name], shape)
         return np.stack([resize_plane(np.asarray(plane, np.float32), shape) > OOF_THRESHOLD for plane in probs])
 
     def logs(self) -> list[tuple[str, Path]]:

@@ -126,8 +126,8 @@ def test_the_train_fold_line_says_which_weights_it_kept(kvasir_member, run_cli, 
 
 @pytest.fixture
 def oof_members(kvasir_root, tmp_path):
-    """Two entries x 2 folds of stub members with complete OOF files (seeded noise around the truth), and an
-    ensemble config over them."""
+    """Two entries x 2 folds of stub members with complete OOF files (seeded noise around the truth, on the
+    members' 64 px grid: the images' own size), and an ensemble config over them."""
     import yaml
 
     from tests.stubs import make_stub_run
@@ -137,7 +137,7 @@ def oof_members(kvasir_root, tmp_path):
     for member in "ab":
         for fold, split in enumerate(make_splits(task, k=2, seed=0).folds):
             run = RunFolder(tmp_path / member / f"fold{fold}")
-            make_stub_run(run.path, "kvasir", task.classes, size=32, seed=fold)
+            make_stub_run(run.path, "kvasir", task.classes, size=64, seed=fold)
             state = run.state()
             state.config.data.root = kvasir_root
             run.write_state(state.model_copy(update={"fold": fold, "val_cases": split.val, "oof_done": True}))
@@ -161,6 +161,8 @@ DAMAGES = {
     "NaN": lambda path: np.save(path, np.full((1, 64, 64), np.nan, np.float16)),
     "logits": lambda path: np.save(path, np.full((1, 64, 64), 3.0, np.float16)),
     "empty": lambda path: np.save(path, np.zeros((1, 0, 64), np.float16)),
+    "another aspect ratio": lambda path: np.save(path, np.zeros((1, 64, 32), np.float16)),
+    "another member's grid": lambda path: np.save(path, np.zeros((1, 32, 32), np.float16)),
 }
 
 
@@ -244,3 +246,23 @@ def test_the_release_split_trains_where_train_and_validation_share_image_names(k
                            f"run.dir={tmp_path / 'run'}", "train.epochs=1")
     assert code == 0, err
     assert len(list((tmp_path / "run" / "fold0" / "oof").iterdir())) == 3
+
+
+@pytest.mark.parametrize("config, overrides", [
+    ("kvasir/tiny.yaml", []),
+    ("kvasir/tiny.yaml", ["model.inference=sliding_window"]),
+    ("kvasir/tiny_yolo.yaml", []),
+])
+def test_the_grid_an_oof_is_checked_against_is_the_grid_the_member_predicts_on(config, overrides):
+    """What the OOF readers expect of an image (`member_grid`, computed from the config alone) is the shape the
+    member's own predictor returns for it: square for a resized member, the image's for sliding windows, the
+    image fitted into the input for YOLO; on images wider and taller than they are long."""
+    from models import build_model
+    from models.predictors import build_predictor, member_grid
+
+    member = load_config(ROOT / "configs" / config, MemberConfig, ["data.image_size=64", *overrides])
+    model = build_model(member.model, 1, with_pretrained=False)
+    predictor = build_predictor(member, model, torch.device("cpu"))
+    for shape in ((48, 80), (90, 70)):
+        image = np.random.default_rng(0).integers(0, 255, (*shape, 3), np.uint8)
+        assert predictor.predict(image).shape == (1, *member_grid(member, shape)), (config, overrides, shape)

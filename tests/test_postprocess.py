@@ -88,7 +88,7 @@ def speckled_oof(handbone_root, tmp_path):
     splits = make_splits(task, k=2)
     for fold, split in enumerate(splits.folds):
         path = tmp_path / "a" / f"fold{fold}"
-        make_stub_run(path, "handbone", task.classes, size=32, seed=fold)
+        make_stub_run(path, "handbone", task.classes, size=128, seed=fold)  # its grid: the images' size
         run = RunFolder(path)
         state = run.state()
         state.config.data.root = handbone_root

@@ -1,7 +1,9 @@
 """Property-based layer (hypothesis): every reader of a file a user hands over, fed documents mutated by
 type, depth, encoding and size, either reads it or refuses it with one UserError -- never another
 exception; every numeric config field, fed its bounds, negatives, zero, NaN, infinity and huge values, is
-refused in one line or accepted as a finite number within its declared bounds."""
+refused in one line or accepted as a finite number within its declared bounds; and every numeric flag of
+every command, fed the same, is refused in one line naming it before the command runs."""
+import argparse
 import json
 import math
 import types
@@ -242,3 +244,98 @@ def test_ensemble_numbers_are_refused_in_one_line_or_finite(tmp_path):
         assert all(math.isfinite(n) and n <= 1e6 for n in numbers), numbers
 
     fuzz()
+
+
+# ---------------------------------------------------------------------------------------------- command-line flags
+
+
+def numeric_flags() -> list[tuple[str, argparse.Action]]:
+    """(command, action) for every flag of every command that takes anything but text or a switch."""
+    from cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return [(name, action) for name, sub in commands.choices.items() for action in sub._actions
+            if action.type is not None]
+
+
+NUMERIC_FLAGS = numeric_flags()
+
+
+def test_the_cli_has_numeric_flags_and_each_is_bounded_finitely():
+    """Every numeric flag carries its range (nothing reaches numpy or the allocator unchecked), the range is
+    finite, and the default lies inside it."""
+    from commands import Bounded
+
+    assert {(name, action.option_strings[0]) for name, action in NUMERIC_FLAGS} >= {
+        ("compare", "--resamples"), ("compare", "--seed"), ("synth", "--size"), ("split", "--seed"),
+        ("train-fold", "--fold"), ("vote", "--min-votes"), ("pseudo-label", "--min-confidence")}
+    for name, action in NUMERIC_FLAGS:
+        assert isinstance(action.type, Bounded), (name, action.option_strings)
+        assert math.isfinite(action.type.low) and action.type.high <= 2**32, (name, action.option_strings)
+        if action.default is not None:
+            assert action.type.low <= action.default <= action.type.high, (name, action.option_strings)
+
+
+BAD_NUMBERS = ["-1", "-1e300", "1e300", str(10**30), "nan", "inf", "-inf", "1e9x", ""]
+
+
+@pytest.mark.parametrize("command, flag", [(name, action.option_strings[0]) for name, action in NUMERIC_FLAGS])
+def test_every_numeric_flag_refuses_negative_huge_and_non_finite_values_in_one_line(command, flag, run_cli, tmp_path,
+                                                                                     monkeypatch):
+    """Each value is refused at parse time: exit 2, one line on stderr naming the flag, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    for value in BAD_NUMBERS:
+        code, out, err = run_cli(command, flag, value)
+        assert code == 2 and out == "", (flag, value, out)
+        assert err.count("\n") == 1 and flag in err and "Traceback" not in err, (flag, value, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def command_line(name: str, tested: argparse.Action, text: str) -> list[str]:
+    """`name` with `tested` set to `text` and every other required flag set to something that parses."""
+    from cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    others = [[action.option_strings[0], "x" if action.type is None else str(action.type.low)]
+              for action in commands.choices[name]._actions
+              if action.required and action.option_strings != tested.option_strings]
+    return [name, *(part for pair in others for part in pair), tested.option_strings[0], text]
+
+
+@EXAMPLES
+@given(choice=st.sampled_from(NUMERIC_FLAGS),
+       value=st.one_of(st.sampled_from(EXTREMES), st.floats(), st.integers(-10**40, 10**40)))
+def test_a_numeric_flag_parses_exactly_the_finite_values_of_its_kind_in_its_range(choice, value):
+    """A flag's value parses, to the number given, when it is of the flag's kind (an int flag takes no decimal
+    point) and finite within the flag's range; otherwise the command line is refused with exit 2."""
+    from cli import build_parser
+
+    name, action = choice
+    kind, low, high = action.type.kind, action.type.low, action.type.high
+    text = repr(value)
+    of_its_kind = isinstance(value, int) or kind is float
+    fits = of_its_kind and math.isfinite(float(value)) and low <= value <= high
+    try:
+        args = build_parser().parse_args(command_line(name, action, text))
+    except SystemExit as done:
+        assert done.code == 2 and not fits, (name, text)
+        return
+    assert fits and getattr(args, action.dest) == kind(value), (name, text)
+
+
+def test_every_bad_command_line_is_one_line(run_cli):
+    """An unknown command, an unknown flag, a missing required flag: exit 2 and one line naming it."""
+    from cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    cases = [(["no-such-command"], "no-such-command")]
+    for name, sub in commands.choices.items():
+        required = [action for action in sub._actions if action.required]
+        given = [part for action in required
+                 for part in (action.option_strings[0], "x" if action.type is None else str(action.type.low))]
+        cases.append(([name, *given, "--no-such-flag"], "--no-such-flag"))
+        if required:
+            cases.append(([name], required[0].option_strings[0]))
+    for argv, named in cases:
+        code, out, err = run_cli(*argv)
+        assert code == 2 and out == "" and err.count("\n") == 1 and named in err, (argv, err)

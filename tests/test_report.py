@@ -125,7 +125,7 @@ def test_every_linked_file_exists_and_pngs_decode_to_their_sizes(two_csvs, run_c
     work, task, cases, a, b, swapped = two_csvs
     for fold in range(2):  # run folders whose OOF probabilities are the truth softened
         path = work / "runs" / f"fold{fold}"
-        make_stub_run(path, "handbone", task.classes, size=32, seed=fold)
+        make_stub_run(path, "handbone", task.classes, size=128, seed=fold)  # its grid: the images' size
         run = RunFolder(path)
         state = run.state()
         state.config.data.root = handbone_root

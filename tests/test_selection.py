@@ -39,7 +39,7 @@ def oof_runs(handbone_root, tmp_path_factory):
     for entry, (member, right_on) in enumerate((("a", 0), ("b", 1))):
         for fold, split in enumerate(splits.folds):
             path = work / member / f"fold{fold}"
-            make_stub_run(path, "handbone", task.classes, size=32, seed=10 * entry + fold)
+            make_stub_run(path, "handbone", task.classes, size=128, seed=10 * entry + fold)  # the images' size
             run = RunFolder(path)
             state = run.state()
             state.config.data.root = handbone_root
