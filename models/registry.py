@@ -22,7 +22,8 @@ class Family:
 
     build: Callable[..., nn.Module]
     trainer: Literal["segzoo", "ultralytics"] = "segzoo"
-    predictor: Callable[..., Any] | None = None  # (model, image_size, device, precision) -> a Predictor
+    # a Predictor class: (model, image_size, device, precision), with a static grid_for(shape, image_size)
+    predictor: type | None = None
     own_keys: tuple[str, ...] = ()  # dotted member-config keys; another family's member must leave them unset
     refuses: Mapping[str, str] = field(default_factory=dict)  # dotted key -> why it cannot be set
 

@@ -36,11 +36,6 @@ def offline_ultralytics(config_dir: Path | None = None) -> None:
         os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
 
 
-def yolo_predictor(model: nn.Module, image_size: int, device: torch.device, precision: torch.dtype | None):
-    """The predictor of a YOLO member: instances turned into per-class probability maps."""
-    return YoloPredictor(model, image_size, device, precision)
-
-
 def scale_of(params: dict) -> str:
     """The YOLOv8 size letter a member's `model.params` asks for."""
     return params.get("scale", DEFAULT_SCALE)
@@ -62,21 +57,6 @@ YOLO_REFUSES = {  # member keys ultralytics' trainer has nothing for (the mapped
     **{f"augment.{key}": "ultralytics' trainer has no such augmentation" for key in (
         "clahe", "elastic", "black_rectangle", "gamma", "hue_saturation", "rgb_shift", "blur", "jpeg")},
 }
-
-
-@register(ModelFamily.YOLOV8_SEG, trainer="ultralytics", predictor=yolo_predictor,
-          own_keys=("model.trainer_args", "model.box_prior"),
-          refuses=YOLO_REFUSES)
-def yolov8_seg(num_classes: int = 1, scale: str = DEFAULT_SCALE, pretrained: bool = False):
-    """An ultralytics YOLOv8-seg network of scale n, s, m, l or x, built from its YAML."""
-    if scale not in SCALES:
-        raise UserError(f"yolov8-seg scale {scale!r} is not one of {', '.join(SCALES)}")
-    if pretrained:
-        raise UserError("yolov8-seg: pretrained weights come from ultralytics' hub; use model.weights: /path/file")
-    offline_ultralytics()
-    from ultralytics.nn.tasks import SegmentationModel
-
-    return SegmentationModel(f"yolov8{scale}-seg.yaml", nc=num_classes, verbose=False)
 
 
 def set_box_prior(model: nn.Module, strides: float) -> None:
@@ -174,3 +154,18 @@ class YoloPredictor:
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Per-class probability maps of one image."""
         return self.predict_batch([image])[0]
+
+
+@register(ModelFamily.YOLOV8_SEG, trainer="ultralytics", predictor=YoloPredictor,
+          own_keys=("model.trainer_args", "model.box_prior"),
+          refuses=YOLO_REFUSES)
+def yolov8_seg(num_classes: int = 1, scale: str = DEFAULT_SCALE, pretrained: bool = False):
+    """An ultralytics YOLOv8-seg network of scale n, s, m, l or x, built from its YAML."""
+    if scale not in SCALES:
+        raise UserError(f"yolov8-seg scale {scale!r} is not one of {', '.join(SCALES)}")
+    if pretrained:
+        raise UserError("yolov8-seg: pretrained weights come from ultralytics' hub; use model.weights: /path/file")
+    offline_ultralytics()
+    from ultralytics.nn.tasks import SegmentationModel
+
+    return SegmentationModel(f"yolov8{scale}-seg.yaml", nc=num_classes, verbose=False)

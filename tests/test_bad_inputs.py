@@ -117,7 +117,7 @@ CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
     ("split: k above the patients", lambda i: ["split", "--task", "handbone", "--data-root", str(i.handbone),
                                                "--k", "9", "--out", str(i.work / "s.json")], "--k 9"),
     ("split: k of 1", lambda i: ["split", "--task", "kvasir", "--data-root", str(i.kvasir), "--k", "1",
-                                 "--out", str(i.work / "s.json")], "--k 1"),
+                                 "--out", str(i.work / "s.json")], "--k: 1: expected int in [2, "),
     ("split: empty data set", lambda i: ["split", "--task", "kvasir", "--data-root", str(empty_kvasir(i.work / "empty")),
                                          "--out", str(i.work / "s.json")], "no images found"),
     ("split: release for handbone", lambda i: ["split", "--task", "handbone", "--data-root", str(i.handbone),
