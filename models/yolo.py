@@ -27,13 +27,24 @@ MAX_INSTANCES = 300
 
 
 def offline_ultralytics(config_dir: Path | None = None) -> None:
-    """Before ultralytics is first imported: no network (YOLO_OFFLINE) and its settings in `config_dir`."""
-    if "ultralytics" in sys.modules:
-        return
-    os.environ["YOLO_OFFLINE"] = "1"
-    if config_dir is not None:
-        atomic.make_folders(config_dir, whole=True)  # ultralytics writes its settings into it
-        os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    """Before ultralytics is first imported: no network (YOLO_OFFLINE) and its settings in `config_dir`; imported
+    or not, Pillow's own `Image.open` back in place."""
+    if "ultralytics" not in sys.modules:
+        os.environ["YOLO_OFFLINE"] = "1"
+        if config_dir is not None:
+            atomic.make_folders(config_dir, whole=True)  # ultralytics writes its settings into it
+            os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    restore_pillow_open()
+
+
+def restore_pillow_open() -> None:
+    """ultralytics replaces `PIL.Image.open` for the whole process when imported: on a file Pillow cannot identify,
+    its version installs pi-heif from the network (offline: ModuleNotFoundError). Pillow's own is put back, so an
+    unreadable image stays one line naming it and nothing downloads (this project reads no HEIF)."""
+    from PIL import Image
+    from ultralytics.utils import patches
+
+    Image.open = patches._image_open
 
 
 def scale_of(params: dict) -> str:

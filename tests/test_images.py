@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -40,3 +42,21 @@ def test_a_tiff_with_exif_orientation_6_reads_turned_as_a_viewer_shows_it(tmp_pa
     Image.fromarray(pixels).save(tmp_path / "o6.tif", exif=exif.tobytes())
     assert image_size(tmp_path / "o6.tif") == (30, 20)
     np.testing.assert_array_equal(read_image(tmp_path / "o6.tif"), np.rot90(pixels, k=-1))
+
+
+def test_an_unreadable_image_is_still_one_line_once_a_yolo_member_is_built(tmp_path):
+    """ultralytics, once imported, replaces Pillow's Image.open with one that reaches for the network on a file
+    Pillow cannot identify; building a YOLO member puts Pillow's own back."""
+    from PIL import Image
+
+    from configs.load import load_config
+    from configs.schema import MemberConfig
+    from models import build_model
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs/kvasir/tiny_yolo.yaml", MemberConfig)
+    build_model(config.model, 1, with_pretrained=False)
+    assert Image.open.__module__.startswith("PIL")
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(UserError, match="broken.png"):
+        read_image(bad)
