@@ -93,27 +93,31 @@ class ModelConfig(Strict):
         description="yolov8-seg from random init: initial box size in strides")
 
 
+def chance(default: float, description: str) -> Any:
+    """A probability field of `AugmentConfig`: in [0, 1], 0 disables the augmentation."""
+    return Field(default, ge=0, le=1, description=description)
+
+
 class AugmentConfig(Strict):
     """Probabilities (0 disables) and limits of the training augmentations."""
 
-    hflip: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
-    vflip: float = Field(0.0, ge=0, le=1, description="probability of a vertical flip")
-    rotate: float = Field(0.0, ge=0, le=1, description="probability of a rotation within rotate_limit")
+    hflip: float = chance(0.5, "probability of a horizontal flip")
+    vflip: float = chance(0.0, "probability of a vertical flip")
+    rotate: float = chance(0.0, "probability of a rotation within rotate_limit")
     rotate_limit: float = Field(15.0, ge=0, le=180, description="+- degrees of augment.rotate")
-    affine: float = Field(0.0, ge=0, le=1,
-        description="probability of an affine (scale, translate, rotate limits below)")
-    color_jitter: float = Field(0.0, ge=0, le=1,
-        description="probability of brightness, contrast, saturation and hue jitter (the jitter_ limits)")
-    clahe: float = Field(0.0, ge=0, le=1, description="probability of CLAHE (contrast-limited histogram equalisation)")
-    elastic: float = Field(0.0, ge=0, le=1, description="probability of an elastic deformation")
-    black_rectangle: float = Field(0.0, ge=0, le=1,
-        description="probability of blacking out the top-left 30% x 30% (an endoscope's overlay corner)")
+    affine: float = chance(0.0, "probability of an affine (scale, translate, rotate limits below)")
+    color_jitter: float = chance(0.0,
+        "probability of brightness, contrast, saturation and hue jitter (the jitter_ limits)")
+    clahe: float = chance(0.0, "probability of CLAHE (contrast-limited histogram equalisation)")
+    elastic: float = chance(0.0, "probability of an elastic deformation")
+    black_rectangle: float = chance(0.0,
+        "probability of blacking out the top-left 30% x 30% (an endoscope's overlay corner)")
     # photometric changes another scanner or hospital brings (albumentations' own transforms)
-    gamma: float = Field(0.0, ge=0, le=1, description="RandomGamma within gamma_limit (percent)")
-    hue_saturation: float = Field(0.0, ge=0, le=1, description="HueSaturationValue shifts within +- hsv_limits")
-    rgb_shift: float = Field(0.0, ge=0, le=1, description="RGBShift: each channel shifted within +- rgb_shift_limit")
-    blur: float = Field(0.0, ge=0, le=1, description="GaussianBlur, sigma within blur_sigma")
-    jpeg: float = Field(0.0, ge=0, le=1, description="ImageCompression (JPEG) at a quality within jpeg_quality")
+    gamma: float = chance(0.0, "RandomGamma within gamma_limit (percent)")
+    hue_saturation: float = chance(0.0, "HueSaturationValue shifts within +- hsv_limits")
+    rgb_shift: float = chance(0.0, "RGBShift: each channel shifted within +- rgb_shift_limit")
+    blur: float = chance(0.0, "GaussianBlur, sigma within blur_sigma")
+    jpeg: float = chance(0.0, "ImageCompression (JPEG) at a quality within jpeg_quality")
     # limits (the official EffiSegNet recipe: scale [0.5, 1.5], translate 0.125, rotate 90, brightness
     # [0.6, 1.6], contrast 0.2, saturation 0.1, hue 0.01, elastic with albumentations' defaults 1 / 50)
     affine_scale: tuple[Annotated[float, Field(gt=0, le=10)], Annotated[float, Field(gt=0, le=10)]] = Field(
