@@ -249,16 +249,21 @@ def test_ensemble_numbers_are_refused_in_one_line_or_finite(tmp_path):
 # ---------------------------------------------------------------------------------------------- command-line flags
 
 
-def numeric_flags() -> list[tuple[str, argparse.Action]]:
-    """(command, action) for every flag of every command that takes anything but text or a switch."""
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Every command's parser, by name, as the CLI builds them."""
     from cli import build_parser
 
-    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return [(name, action) for name, sub in commands.choices.items() for action in sub._actions
-            if action.type is not None]
+    return next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
 
 
-NUMERIC_FLAGS = numeric_flags()
+def required_flags(name: str, leaving_out: argparse.Action | None = None) -> list[str]:
+    """Every required flag of command `name` (but `leaving_out`) with a value that parses."""
+    return [part for action in subcommands()[name]._actions if action.required and action is not leaving_out
+            for part in (action.option_strings[0], "x" if action.type is None else str(action.type.low))]
+
+
+NUMERIC_FLAGS = [(name, action) for name, sub in subcommands().items() for action in sub._actions
+                 if action.type is not None]  # every flag that takes anything but text or a switch
 
 
 def test_the_cli_has_numeric_flags_and_each_is_bounded_finitely():
@@ -291,17 +296,6 @@ def test_every_numeric_flag_refuses_negative_huge_and_non_finite_values_in_one_l
     assert list(tmp_path.iterdir()) == []
 
 
-def command_line(name: str, tested: argparse.Action, text: str) -> list[str]:
-    """`name` with `tested` set to `text` and every other required flag set to something that parses."""
-    from cli import build_parser
-
-    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    others = [[action.option_strings[0], "x" if action.type is None else str(action.type.low)]
-              for action in commands.choices[name]._actions
-              if action.required and action.option_strings != tested.option_strings]
-    return [name, *(part for pair in others for part in pair), tested.option_strings[0], text]
-
-
 @EXAMPLES
 @given(choice=st.sampled_from(NUMERIC_FLAGS),
        value=st.one_of(st.sampled_from(EXTREMES), st.floats(), st.integers(-10**40, 10**40)))
@@ -315,8 +309,9 @@ def test_a_numeric_flag_parses_exactly_the_finite_values_of_its_kind_in_its_rang
     text = repr(value)
     of_its_kind = isinstance(value, int) or kind is float
     fits = of_its_kind and math.isfinite(float(value)) and low <= value <= high
+    argv = [name, *required_flags(name, leaving_out=action), action.option_strings[0], text]
     try:
-        args = build_parser().parse_args(command_line(name, action, text))
+        args = build_parser().parse_args(argv)
     except SystemExit as done:
         assert done.code == 2 and not fits, (name, text)
         return
@@ -325,17 +320,12 @@ def test_a_numeric_flag_parses_exactly_the_finite_values_of_its_kind_in_its_rang
 
 def test_every_bad_command_line_is_one_line(run_cli):
     """An unknown command, an unknown flag, a missing required flag: exit 2 and one line naming it."""
-    from cli import build_parser
-
-    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     cases = [(["no-such-command"], "no-such-command")]
-    for name, sub in commands.choices.items():
-        required = [action for action in sub._actions if action.required]
-        given = [part for action in required
-                 for part in (action.option_strings[0], "x" if action.type is None else str(action.type.low))]
-        cases.append(([name, *given, "--no-such-flag"], "--no-such-flag"))
+    for name in subcommands():
+        required = required_flags(name)
+        cases.append(([name, *required, "--no-such-flag"], "--no-such-flag"))
         if required:
-            cases.append(([name], required[0].option_strings[0]))
+            cases.append(([name], required[0]))
     for argv, named in cases:
         code, out, err = run_cli(*argv)
         assert code == 2 and out == "" and err.count("\n") == 1 and named in err, (argv, err)
