@@ -25,18 +25,15 @@ Counts = tuple[int, ...]  # how many times each entry was picked
 @dataclass
 class OofSources:
     """Per ensemble entry: image name -> OOF file over all its folds, and -> the config of the run that wrote
-    it; entry weights; the fold each image was validated in (by the first entry)."""
+    it; entry weights; the first run's config (the task and data root every entry shares); the fold each image
+    was validated in (by the first entry)."""
 
     tables: list[dict[str, Path]]
     configs: list[dict[str, MemberConfig]]
     entries: list[str]
     weights: list[float]
+    member_config: MemberConfig
     folds: dict[str, int]
-
-    @property
-    def member_config(self) -> MemberConfig:
-        """The first entry's config: the task and data root every entry shares."""
-        return next(iter(self.configs[0].values()))
 
     def common_names(self) -> list[str]:
         """The images every entry has OOF probabilities of: all of them, or one line naming the first missing."""
@@ -57,7 +54,7 @@ def refuse_among_labels(out: Path, sources: OofSources) -> None:
 
 def oof_sources(config: EnsembleConfig) -> OofSources:
     """Every entry's OOF files over all its folds, read from its run folders' state."""
-    tables, configs, weights, folds = [], [], [], {}
+    tables, configs, weights, first_config, folds = [], [], [], None, {}
     entries = [entry.path for entry in config.member_entries()]
     repeated = next((path for path in entries if entries.count(path) > 1), None)
     if repeated is not None:
@@ -72,6 +69,7 @@ def oof_sources(config: EnsembleConfig) -> OofSources:
                 raise UserError(f"member {path} was trained for the {state.task or state.config.task} task; the "
                                 f"ensemble config's task is {task_name(config.task)}")
             run.check_classes(state, task_classes(config.task))
+            first_config = first_config or state.config
             files = run.oof_files(state)
             table.update(files)
             written_by.update(dict.fromkeys(files, state.config))
@@ -80,7 +78,7 @@ def oof_sources(config: EnsembleConfig) -> OofSources:
         tables.append(table)
         configs.append(written_by)
         weights.append(entry.weight)
-    return OofSources(tables, configs, entries, weights, folds)
+    return OofSources(tables, configs, entries, weights, first_config, folds)
 
 
 @dataclass
