@@ -11,11 +11,11 @@ import numpy as np
 
 from atomic import atomic_path
 from configs.task import SubmissionSpec
+from csvfile import csv_rows
 from errors import UserError
 from rle import decode, encode, parse
 
 COMPETITION = SubmissionSpec()  # image_name,class,rle; file names; row-major RLE from 1; empty masks as empty fields
-LONGEST_FIELD = 2**31 - 1  # above any RLE string: a 2048x2048 checkerboard needs ~35 MB
 
 
 @dataclass(frozen=True)
@@ -62,31 +62,16 @@ def write_submission(path: Path | str, classes: tuple[str, ...],
 
 
 def read_submission(path: Path | str, spec: SubmissionSpec = COMPETITION) -> list[Row]:
-    """Read a submission CSV, checking the header and column count of every row.
-
-    Rows may be very long (a speckled 2048x2048 mask is ~400,000 characters): the csv module's
-    field limit is raised to the largest RLE string an image can have."""
-    path = Path(path)
-    csv.field_size_limit(max(csv.field_size_limit(), LONGEST_FIELD))
-    line = 1
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, [])
-            if header != spec.columns:
-                raise UserError(f"{path}: header must be {','.join(spec.columns)}, got "
-                                f"{','.join(header)[:80] or 'nothing'}")
-            rows = []
-            for line, fields in enumerate(reader, start=2):
-                if len(fields) != 3:
-                    raise UserError(f"{path} line {line}: expected 3 columns, got {len(fields)}")
-                rows.append(Row(line, *fields))
-    except OSError as err:
-        raise UserError(f"cannot read CSV {path}: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    except csv.Error as err:
-        raise UserError(f"{path} line {line + 1}: {err}") from None
+    """Read a submission CSV, checking the header and column count of every row."""
+    lines = csv_rows(path)
+    _, header = next(lines, (1, []))
+    if header != spec.columns:
+        raise UserError(f"{path}: header must be {','.join(spec.columns)}, got {','.join(header)[:80] or 'nothing'}")
+    rows = []
+    for line, fields in lines:
+        if len(fields) != 3:
+            raise UserError(f"{path} line {line}: expected 3 columns, got {len(fields)}")
+        rows.append(Row(line, *fields))
     return rows
 
 

@@ -260,8 +260,16 @@ def break_label_value(root: Path, task: str) -> None:
 
 
 def break_rle_past_image(root: Path, task: str) -> None:
-    with open(root / "labels.csv", "a", newline="") as handle:
-        handle.write(f"b,blue,{HEIGHT * WIDTH - 2} 5\n")
+    path = root / "labels.csv"  # its last row is image b's blue mask: a run now ends past the image
+    lines = path.read_text().splitlines(True)
+    path.write_text("".join(lines[:-1]) + f"b,blue,{HEIGHT * WIDTH - 2} 5\n")
+
+
+def rewrite_rle_csv(change):
+    def breakage(root: Path, task: str) -> None:
+        path = root / "labels.csv"
+        path.write_bytes(change(path.read_bytes()))
+    return breakage
 
 
 BROKEN = {
@@ -269,7 +277,16 @@ BROKEN = {
     "label without image": (label_map_set, break_label_without_image, "label without image"),
     "image without label": (label_map_set, break_image_without_label, "image without label"),
     "label map value above the classes": (label_map_set, break_label_value, "holds the value 4"),
-    "RLE past the image": (rle_csv_set, break_rle_past_image, "labels.csv line"),
+    "RLE past the image": (rle_csv_set, break_rle_past_image, "labels.csv line 6 (train/b.png, 16x12): bad RLE: run ends at pixel 195"),
+    "RLE CSV without its RLE column": (rle_csv_set, rewrite_rle_csv(lambda b: b.replace(b"segmentation", b"rle", 1)),
+                                       "labels.csv: no column 'segmentation'"),
+    "RLE CSV with a class twice": (rle_csv_set, rewrite_rle_csv(lambda b: b + b.splitlines(True)[-1]),
+                                   "a second row for b / blue"),
+    "RLE CSV naming another class": (rle_csv_set, rewrite_rle_csv(lambda b: b + b"b,purple,1 2\n"),
+                                     "class 'purple' is not a class of the task"),
+    "RLE CSV not UTF-8": (rle_csv_set, rewrite_rle_csv(lambda b: b + b"b,blue,\xff\n"), "labels.csv: not UTF-8"),
+    "RLE CSV with a stray quote": (rle_csv_set, rewrite_rle_csv(lambda b: b + b'b,"blue\n'),
+                                   "labels.csv line 7: class 'blue\\n'"),
 }
 
 
@@ -290,7 +307,7 @@ def test_bad_labels_are_one_line_and_nothing_written(case, tmp_path, run_cli):
     assert not run.exists()
 
 
-LIBRARY = ("atomic.py", "cli.py", "errors.py", "jsonfile.py", "names.py", "plots.py", "rle.py", "commands", "configs",
+LIBRARY = ("atomic.py", "cli.py", "csvfile.py", "errors.py", "jsonfile.py", "names.py", "plots.py", "rle.py", "commands", "configs",
            "ensemble", "evaluate", "folds", "models", "report", "submit")
 
 

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 
 import atomic
+from csvfile import csv_rows
 from data.formats.base import Labels, LabelWriter, image_folder_of
 from data.formats.one_file import OneFileFormat
 from errors import UserError
 from rle import decode, encode
-
-LONGEST_FIELD = 2**31 - 1
 
 
 class RleCsv(OneFileFormat):
@@ -21,32 +20,24 @@ class RleCsv(OneFileFormat):
 
     def parse(self) -> dict[str, object]:
         """Read and check the whole CSV: image key -> class index -> (line, RLE)."""
-        image_column, class_column, rle_column = self.spec.labels.columns
-        csv.field_size_limit(max(csv.field_size_limit(), LONGEST_FIELD))
-        table: dict[str, dict[int, tuple[int, str]]] = {}
+        lines = csv_rows(self.path)
+        _, header = next(lines, (1, []))
+        missing = [c for c in self.spec.labels.columns if c not in header]
+        if missing:
+            raise UserError(f"{self.path}: no column {missing[0]!r} in its header (labels.columns)")
+        image_at, class_at, rle_at = (header.index(c) for c in self.spec.labels.columns)
         index = {name: i for i, name in enumerate(self.classes)}
-        line = 1
-        try:
-            with open(self.path, newline="", encoding="utf-8") as handle:
-                reader = csv.DictReader(handle)
-                missing = [c for c in (image_column, class_column, rle_column) if c not in (reader.fieldnames or [])]
-                if missing:
-                    raise UserError(f"{self.path}: no column {missing[0]!r} in its header (labels.columns)")
-                for line, row in enumerate(reader, start=2):
-                    if row[class_column] not in index:
-                        raise UserError(f"{self.path} line {line}: class {row[class_column]!r} is not a class of the "
-                                        f"task")
-                    classes = table.setdefault(self.key(row[image_column]), {})
-                    if index[row[class_column]] in classes:
-                        raise UserError(f"{self.path} line {line}: a second row for {row[image_column]} / "
-                                        f"{row[class_column]}")
-                    classes[index[row[class_column]]] = (line, row[rle_column] or "")
-        except OSError as err:
-            raise UserError(f"cannot read {self.path}: {err.strerror or err}") from None
-        except UnicodeDecodeError:
-            raise UserError(f"{self.path}: not UTF-8 text") from None
-        except csv.Error as err:
-            raise UserError(f"{self.path} line {line + 1}: {err}") from None
+        table: dict[str, dict[int, tuple[int, str]]] = {}
+        for line, fields in lines:
+            if not fields:
+                continue
+            image, class_name, rle = (fields[i] if i < len(fields) else "" for i in (image_at, class_at, rle_at))
+            if class_name not in index:
+                raise UserError(f"{self.path} line {line}: class {class_name!r} is not a class of the task")
+            classes = table.setdefault(self.key(image), {})
+            if index[class_name] in classes:
+                raise UserError(f"{self.path} line {line}: a second row for {image} / {class_name}")
+            classes[index[class_name]] = (line, rle)
         return table
 
     def read(self, case: str, shape: tuple[int, int]) -> Labels:
