@@ -22,7 +22,7 @@ def cmd_split(args: argparse.Namespace) -> None:
     with tqdm(cases, desc="labels", unit="img", disable=args.quiet, leave=False) as bar:  # all readable, first
         for case in bar:
             task.check_case(case)
-    splits = make_splits(task, args.k, args.seed, args.method)
+    splits = make_splits(task, args.k, args.seed, args.method, cases)
     write_splits(splits, args.out)
     sizes = ", ".join(f"{len(f.train)}/{len(f.val)}" for f in splits.folds)
     print(f"{args.out}: {splits.method}, {len(splits.folds)} folds (train/val: {sizes})")

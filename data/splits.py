@@ -11,9 +11,10 @@ from errors import UserError
 from names import SplitMethod, choices
 
 
-def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None) -> Splits:
+def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None,
+                cases: list[str] | None = None) -> Splits:
     """Group k-fold by the task's groups or k-fold over cases (both shuffled by `seed`), or the task's release
-    split; by default the task file's method."""
+    split; by default the task file's method. `cases`: the task's labelled cases, if the caller listed them."""
     method = method or task.spec.groups.default_method()
     if method not in choices(SplitMethod):
         raise UserError(f"unknown split method {method!r}; choose one of {', '.join(choices(SplitMethod))}")
@@ -21,7 +22,7 @@ def make_splits(task: Task, k: int = 5, seed: int = 0, method: str | None = None
     if method == SplitMethod.RELEASE:
         train, val = task.release_split()
         return Splits(task=task.name, method=method, seed=seed, k=1, folds=[Fold(train=train, val=val)])
-    cases = task.labelled_cases()
+    cases = task.labelled_cases() if cases is None else cases
     groups = [task.group(c) for c in cases]
     n_groups = len(set(groups)) if method == SplitMethod.GROUP_KFOLD else len(cases)
     if not 2 <= k <= n_groups:
