@@ -12,11 +12,12 @@ LONGEST_FIELD = 2**31 - 1  # above any RLE string: a 2048x2048 checkerboard need
 
 
 def csv_rows(path: Path | str) -> Iterator[tuple[int, list[str]]]:
-    """(line, fields) of every row of the UTF-8 CSV at `path`, the header being line 1."""
+    """(line, fields) of every row of the UTF-8 CSV at `path` (with or without a byte-order mark), the header
+    being line 1."""
     csv.field_size_limit(max(csv.field_size_limit(), LONGEST_FIELD))
     line = 0
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # a byte-order mark (Excel's) is not text
             for line, fields in enumerate(csv.reader(handle), start=1):
                 yield line, fields
     except OSError as err:

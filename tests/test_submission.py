@@ -59,6 +59,15 @@ def test_validate_accepts_a_complete_csv(handbone_root, tmp_path, run_cli):
     assert code == 0 and "valid (2 images)" in out
 
 
+def test_a_byte_order_mark_reads_as_the_same_csv(handbone_root, tmp_path, run_cli):
+    path = _test_csv(handbone_root, tmp_path)
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # what Excel and pandas' utf-8-sig write
+    assert read_submission(marked) == read_submission(path)
+    code, out, _ = run_cli("validate", "--task", "handbone", "--csv", marked, "--images", handbone_root)
+    assert code == 0 and "valid (2 images)" in out
+
+
 def test_validate_names_the_missing_row(handbone_root, tmp_path, run_cli):
     path = _test_csv(handbone_root, tmp_path)
     lines = path.read_text().splitlines()

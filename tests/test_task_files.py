@@ -185,6 +185,16 @@ def test_each_format_reads_back_the_masks_the_test_wrote(name, tmp_path):
         np.testing.assert_array_equal(task.read_mask(case), expected[Path(case).stem])
 
 
+def test_an_rle_csv_with_a_byte_order_mark_reads_the_same_masks(tmp_path):
+    root = tmp_path / "data"
+    task_file, expected = rle_csv_set(root, tmp_path)
+    labels = root / "labels.csv"
+    labels.write_bytes(b"\xef\xbb\xbf" + labels.read_bytes())  # the header's first column is still `id`
+    task = get_task(task_file, root)
+    for case in task.labelled_cases():
+        np.testing.assert_array_equal(task.read_mask(case), expected[Path(case).stem])
+
+
 def test_a_label_map_ignores_its_ignore_value(tmp_path):
     task_file, _ = label_map_set(tmp_path / "data", tmp_path)
     labels = get_task(task_file, tmp_path / "data").read_labels("train/images/a.png")
