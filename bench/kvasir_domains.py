@@ -69,13 +69,15 @@ def tuned_weights(out: Path, fold_runs: list[list[Path]], finals: list[Path]) ->
 
 
 def predict(out: Path, name: str, folders: list[Path], tta: str, images: Path, scales: list[float],
-            weights: Path | None = None) -> Path:
-    """`out/<name>.csv`: the vote of `folders` (uniform, or by a weights file; one folder: the member alone)."""
+            cache: Path | None, weights: Path | None = None) -> Path:
+    """`out/<name>.csv`: the vote of `folders` (uniform, or by a weights file; one folder: the member alone);
+    with `cache`, each member's probabilities are kept there and re-voted without its model."""
     csv_path = out / f"{name}.csv"
     if not csv_path.is_file():
         members = json.dumps([{"path": str(f), "tta": tta, "tta_scales": scales} for f in folders])
         run("ensemble", "--config", ENSEMBLE, "--set", f"members={members}", f"data.root={images}",
-            f"output.csv={csv_path}", "output.masks_dir=null", "cache_dir=null", f"weights={weights or 'null'}")
+            f"output.csv={csv_path}", "output.masks_dir=null",
+            f"cache_dir={cache.resolve() if cache else 'null'}", f"weights={weights or 'null'}")
     return csv_path
 
 
@@ -111,12 +113,13 @@ def domain_entries(out: Path, root: Path, voters: dict[str, Path], alone: dict[s
                    weights: Path | None) -> tuple[dict[str, Path], dict[str, list[Path]]]:
     """Every entry's CSV on one domain (each member alone, the uniform vote, the tuned vote) and its folders."""
     used = {name: [folder] for name, folder in {**voters, **alone}.items()}
-    csvs = {name: predict(out, name, folders, args.tta, root, args.tta_scales) for name, folders in used.items()}
+    how = (args.tta, root, args.tta_scales, args.cache)
+    csvs = {name: predict(out, name, folders, *how) for name, folders in used.items()}
     used["vote"] = list(voters.values())
-    csvs["vote"] = predict(out, "vote", used["vote"], args.tta, root, args.tta_scales)
+    csvs["vote"] = predict(out, "vote", used["vote"], *how)
     if weights is not None:
         used["vote-tuned"] = used["vote"]
-        csvs["vote-tuned"] = predict(out, "vote-tuned", used["vote"], args.tta, root, args.tta_scales, weights)
+        csvs["vote-tuned"] = predict(out, "vote-tuned", used["vote"], *how, weights)
     return csvs, used
 
 
@@ -134,6 +137,9 @@ def main() -> None:
                              "--alone controls trained on the first, for the in-domain cost")
     parser.add_argument("--k", type=int, default=4, help="folds of that split (seed 0)")
     parser.add_argument("--out", default=str(ROOT / "bench_out/kvasir_domains"))
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="keep member probabilities here, shared by every entry and run (CSVs byte-equal "
+                             "without it): the vote re-reads what each member alone predicted")
     parser.add_argument("--train-only", action="store_true")
     args = parser.parse_args()
     data, out = Path(args.data).resolve(), Path(args.out).resolve()
