@@ -73,6 +73,7 @@ class PostStep(StrEnum):
     LARGEST = "largest"  # keep the largest connected component
     REMOVE_SMALL = "remove_small"  # remove components below `min_share` of the image's pixels
     FILL_HOLES = "fill_holes"
+    NEVER_EMPTY = "never_empty"  # an empty mask becomes the component around its peak probability
 
 
 class TTA(StrEnum):

@@ -38,7 +38,7 @@ def masks() -> np.ndarray:
 
 
 def ours(step: PostStep, planes: np.ndarray) -> np.ndarray:
-    return np.stack([apply_postprocess(plane, PostProcess(step=step)) for plane in planes])
+    return np.stack([apply_postprocess(plane, plane, PostProcess(step=step)) for plane in planes])  # reads no probs
 
 
 def monai_fill_holes(planes: np.ndarray) -> np.ndarray:

@@ -263,9 +263,12 @@ class EnsembleOutput(Strict):
 class PostProcess(Strict):
     """One class's clean-up of its thresholded mask, before RLE."""
 
-    step: PostStep = Field(PostStep.NONE, description="none, largest (component), remove_small, fill_holes")
+    step: PostStep = Field(PostStep.NONE,
+        description="none, largest (component), remove_small, fill_holes, never_empty")
     min_share: float = Field(0.0, ge=0, lt=1,
         description="remove_small: components below this share of the image's pixels")
+    peak_share: float = Field(0.5, gt=0, le=1, description="never_empty: an empty mask becomes the component, "
+        "around the most probable pixel, of the pixels at this share of that peak probability or above")
 
 
 class EnsembleConfig(Strict):

@@ -111,12 +111,12 @@ class ClassOof:
         """How many entries vote."""
         return len(self.planes)
 
-    def image_masks(self, counts: Counts, threshold: float, grids: list[tuple[int, int]]
+    def image_votes(self, counts: Counts, grids: list[tuple[int, int]]
                     ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
-        """Per image, on its OOF grid: the vote weighted by `counts` above `threshold`, the truth, and the ignored
-        pixels (None where there are none)."""
+        """Per image, on its OOF grid: the vote weighted by `counts`, the truth, and the ignored pixels (None where
+        there are none)."""
         weights = np.asarray(counts, np.float32) / sum(counts)
-        vote = np.tensordot(weights, self.planes, axes=1) > threshold
+        vote = np.tensordot(weights, self.planes, axes=1)
         bounds = np.cumsum([0] + [h * w for h, w in grids])
         spans = list(zip(bounds[:-1], bounds[1:], grids))
         ignores = [None if self.ignore is None else self.ignore[a:b].reshape(g) for a, b, g in spans]

@@ -107,7 +107,7 @@ class Plan:
             return
         for channel, (threshold, step) in enumerate(zip(self.thresholds, self.steps)):
             probs = class_probabilities(grids, shape, channel)
-            yield probs, apply_postprocess(probs > threshold, step)
+            yield probs, apply_postprocess(probs > threshold, probs, step)
 
     def exclusive_planes(self, grids: dict, shape: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every class at once: a pixel goes to its most probable class among those above their thresholds."""
@@ -115,7 +115,9 @@ class Plan:
         above = probs > self.thresholds[:, None, None]
         winner = np.where(above, probs, -1.0).argmax(0)
         for channel, step in enumerate(self.steps):
-            yield probs[channel], apply_postprocess(above[channel] & (winner == channel), step)
+            free = ~above.any(0) | (winner == channel)  # pixels no other class holds
+            yield probs[channel], apply_postprocess(above[channel] & (winner == channel),
+                                                    np.where(free, probs[channel], 0), step)
 
 
 def load_plan(config: EnsembleConfig, task: Task, device: torch.device) -> Plan:

@@ -122,8 +122,8 @@ def tune_ensemble(config: EnsembleConfig, out: Path, quiet: bool = False) -> Tun
     for channel, name in enumerate(tqdm(reader.classes, desc="select", unit="class", disable=quiet)):
         oof = reader.read_class(channel)
         results.append(tune_class(oof, name, folds))
-        masks, truths, ignores = oof.image_masks(results[-1].counts, results[-1].threshold, reader.grids)
-        posts.append(choose_postprocess(masks, truths, folds, reader.metric, ignores))
+        votes, truths, ignores = oof.image_votes(results[-1].counts, reader.grids)
+        posts.append(choose_postprocess(votes, results[-1].threshold, truths, folds, reader.metric, ignores))
     counts = np.array([r.counts for r in results], np.float64).T
     per_image = {k: mean_scored(np.array([r.held_out[k] for r in results]), 0) for k in ("best_member", "tuned")}
     scored = np.isfinite(per_image["best_member"]) & np.isfinite(per_image["tuned"])  # images the metric scores

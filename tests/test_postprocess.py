@@ -17,7 +17,7 @@ from ensemble.run import run_ensemble
 from evaluate.counts import COMPETITION_EPS
 from models.run_folder import RunFolder
 from tests.stubs import make_stub_run
-from tests.test_ensemble import csv_masks, ensemble_config
+from tests.test_ensemble import csv_masks, ensemble_config, reference_probs
 
 EIGHT = np.ones((3, 3), bool)  # 8-connected foreground, as the clean-up counts components
 SPECKS = [(slice(1, 4), slice(1, 4)), (slice(1, 4), slice(124, 127)), (slice(124, 127), slice(1, 4))]
@@ -133,7 +133,7 @@ def test_fill_holes_fills_a_ring_and_leaves_a_bay_open(dtype):
     mask[2:7, 2:7] = 1
     mask[4, 4] = 0  # the hole
     mask[8:12, 8] = mask[8:12, 11] = mask[8, 8:12] = 1  # a U whose inside runs to the bottom border
-    filled = apply_postprocess(mask, PostProcess(step="fill_holes"))
+    filled = apply_postprocess(mask, mask.astype(np.float32), PostProcess(step="fill_holes"))
     expected = mask.astype(bool)
     expected[4, 4] = True
     np.testing.assert_array_equal(filled, expected)
@@ -156,11 +156,69 @@ def test_each_fold_is_scored_with_sizes_taken_from_the_other_folds_only():
     is scored with fold 1's choice (22.5 px, which keeps the 60-px speck): 800 / 860."""
     a_truth, b_truth = rectangles((2, 2, 10, 20), (30, 30, 10, 20)), rectangles((2, 2, 9, 10), (30, 30, 9, 10))
     a_mask, b_mask = a_truth | rectangles((50, 50, 6, 10)), b_truth | rectangles((50, 50, 2, 5))
-    choice = choose_postprocess([a_mask, a_mask, b_mask, b_mask], [a_truth, a_truth, b_truth, b_truth],
-                                np.array([0, 0, 1, 1]))
+    votes = [m.astype(np.float32) for m in (a_mask, a_mask, b_mask, b_mask)]
+    choice = choose_postprocess(votes, 0.5, [a_truth, a_truth, b_truth, b_truth], np.array([0, 0, 1, 1]))
     def dice(twice_tp: int, fp_fn: int) -> float:
         return (twice_tp + COMPETITION_EPS) / (twice_tp + fp_fn + COMPETITION_EPS)
 
     assert choice.cv_with == pytest.approx((2 * dice(800, 60) + 2 * dice(0, 180)) / 4, abs=1e-12)
     assert choice.cv_without == pytest.approx((2 * dice(800, 60) + 2 * dice(360, 10)) / 4, abs=1e-12)
     assert choice.step == PostProcess()  # the cross-validated Dice fell: no step is kept
+
+
+def test_never_empty_turns_an_empty_mask_into_the_blob_around_the_peak():
+    """Hand-made probabilities, all below the 0.5 threshold: a blob peaking at 0.4 (a 0.3 core in a 0.15
+    rim) and a separate 0.25 square. At half the peak (0.2) the mask is the peak's core, not the square; at a
+    third of it (0.133) the core and rim; a mask with pixels stays as it is; all-zero probabilities stay empty."""
+    from ensemble.postprocess import apply_postprocess
+
+    probs = np.zeros((16, 16), np.float32)
+    probs[2:9, 2:9] = 0.15
+    probs[3:8, 3:8] = 0.3
+    probs[5, 5] = 0.4
+    probs[11:14, 11:14] = 0.25
+    core, blob = np.zeros((16, 16), bool), np.zeros((16, 16), bool)
+    core[3:8, 3:8] = True
+    blob[2:9, 2:9] = True
+    empty = probs > 0.5
+
+    def step(share: float) -> PostProcess:
+        return PostProcess(step="never_empty", peak_share=share)
+
+    np.testing.assert_array_equal(apply_postprocess(empty, probs, step(0.5)), core)
+    np.testing.assert_array_equal(apply_postprocess(empty, probs, step(1 / 3)), blob)
+    np.testing.assert_array_equal(apply_postprocess(probs > 0.2, probs, step(0.5)), probs > 0.2)
+    assert not apply_postprocess(empty, np.zeros_like(probs), step(0.5)).any()
+
+
+def test_never_empty_through_the_ensemble_config(kvasir_root, tmp_path):
+    """Above a threshold of 1 no pixel is foreground; never_empty then gives each image the 8-connected component,
+    around the peak, of the member's probabilities at 0.9 of the peak or above (SciPy's labelling of the
+    reference probabilities), and at a share so small that every sigmoid probability passes it, all pixels."""
+    model = make_stub_run(tmp_path / "m" / "fold0", "kvasir", ("polyp",), size=32, seed=3)
+    probs = reference_probs(model, (64, 64))[0]
+    labels, _ = ndimage.label(probs >= 0.9 * probs.max(), EIGHT)
+    expected = labels == labels.flat[int(np.argmax(probs))]
+    assert 1 < expected.sum() < (probs >= 0.9 * probs.max()).sum()  # the peak's blob, not every bright pixel
+
+    def masks(**extra) -> dict[str, np.ndarray]:
+        config = ensemble_config("kvasir", kvasir_root / "test", [str(tmp_path / "m" / "fold0")],
+                                 tmp_path / f"{len(list(tmp_path.glob('*.csv')))}.csv", thresholds=1.0, **extra)
+        return csv_masks(run_ensemble(config, quiet=True), (64, 64))
+
+    assert not any(mask.any() for mask in masks().values())
+    for share, truth in ((0.9, expected), (1e-9, np.ones((64, 64), bool))):
+        cleaned = masks(postprocess={"polyp": {"step": "never_empty", "peak_share": share}})
+        assert cleaned and all(np.array_equal(mask, truth) for mask in cleaned.values())
+
+
+def test_tune_ensemble_keeps_never_empty_where_the_vote_is_faint():
+    """Four images over two folds whose vote is 0.4 on the truth rectangle and 0 elsewhere: at the 0.5 threshold
+    every mask is empty (Dice 0); never_empty at any share of the peak gives the rectangle (Dice 1)."""
+    truths = [rectangles((4 + i, 4, 10, 12)) for i in range(4)]
+    votes = [np.where(t, 0.4, 0.0).astype(np.float32) for t in truths]
+    choice = choose_postprocess(votes, 0.5, truths, np.array([0, 0, 1, 1]))
+    missed = 120  # every truth pixel
+    assert choice.cv_without == pytest.approx(COMPETITION_EPS / (missed + COMPETITION_EPS), abs=1e-12)
+    assert choice.cv_with == pytest.approx(1.0)
+    assert choice.step.step == "never_empty"
