@@ -114,10 +114,10 @@ class Plan:
         probs = np.stack([class_probabilities(grids, shape, c) for c in range(len(self.thresholds))])
         above = probs > self.thresholds[:, None, None]
         winner = np.where(above, probs, -1.0).argmax(0)
+        unclaimed_top = np.where(above.any(0), -1, probs.argmax(0))  # the most probable class where none is above
         for channel, step in enumerate(self.steps):
-            free = ~above.any(0) | (winner == channel)  # pixels no other class holds
-            yield probs[channel], apply_postprocess(above[channel] & (winner == channel),
-                                                    np.where(free, probs[channel], 0), step)
+            free = np.where(unclaimed_top == channel, probs[channel], 0)  # what never_empty may take, overlap-free
+            yield probs[channel], apply_postprocess(above[channel] & (winner == channel), free, step)
 
 
 def load_plan(config: EnsembleConfig, task: Task, device: torch.device) -> Plan:

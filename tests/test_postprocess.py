@@ -201,14 +201,14 @@ def test_never_empty_through_the_ensemble_config(kvasir_root, tmp_path):
     expected = labels == labels.flat[int(np.argmax(probs))]
     assert 1 < expected.sum() < (probs >= 0.9 * probs.max()).sum()  # the peak's blob, not every bright pixel
 
-    def masks(**extra) -> dict[str, np.ndarray]:
+    def masks(name: str, **extra) -> dict[str, np.ndarray]:
         config = ensemble_config("kvasir", kvasir_root / "test", [str(tmp_path / "m" / "fold0")],
-                                 tmp_path / f"{len(list(tmp_path.glob('*.csv')))}.csv", thresholds=1.0, **extra)
+                                 tmp_path / f"{name}.csv", thresholds=1.0, **extra)
         return csv_masks(run_ensemble(config, quiet=True), (64, 64))
 
-    assert not any(mask.any() for mask in masks().values())
+    assert not any(mask.any() for mask in masks("plain").values())
     for share, truth in ((0.9, expected), (1e-9, np.ones((64, 64), bool))):
-        cleaned = masks(postprocess={"polyp": {"step": "never_empty", "peak_share": share}})
+        cleaned = masks(f"share_{share}", postprocess={"polyp": {"step": "never_empty", "peak_share": share}})
         assert cleaned and all(np.array_equal(mask, truth) for mask in cleaned.values())
 
 

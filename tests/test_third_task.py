@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import yaml
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +100,17 @@ def test_a_third_task_runs_from_split_to_compare(tmp_path, run_cli):
         assert by_columns[stem].sum(0).max() <= 1  # exclusive: a pixel holds at most one class
     with open(tuned, newline="") as handle:
         assert all(row["EncodedPixels"] for row in csv.DictReader(handle))  # empty masks are left out
+
+    # never_empty in an exclusive task: above a threshold of 1 every mask is empty, and each class's blob may only
+    # take pixels where it is the most probable class: still at most one class per pixel, and no image left empty
+    filled = tmp_path / "filled.csv"
+    classes = yaml.safe_load(TASK.read_text())["classes"]
+    steps = json.dumps({name: {"step": "never_empty", "peak_share": 1e-6} for name in classes})
+    assert run_cli("--quiet", "ensemble", "--config", ensemble, "--set", "thresholds=1.0", f"postprocess={steps}",
+                   f"output.csv={filled}")[0] == 0
+    blobs = read_masks(filled, ["ImageId", "ClassName", "EncodedPixels"], shapes, by_columns=True)
+    for stem in shapes:
+        assert blobs[stem].sum(0).max() <= 1 and blobs[stem].any()
 
     # the hard vote in the task's conventions: at least one of two CSVs is their union, mask for mask
     union = tmp_path / "union.csv"
