@@ -66,8 +66,10 @@ def fill_holes(mask: np.ndarray, _: np.ndarray, __: PostProcess) -> np.ndarray:
 def never_empty(mask: np.ndarray, probs: np.ndarray, step: PostProcess) -> np.ndarray:
     """A non-empty mask as it is; an empty one becomes the 8-connected component around the most probable pixel
     of the pixels at `peak_share` of that peak or above (empty still where every probability is 0)."""
+    if mask.any():  # the common case: no scan of the probabilities
+        return mask
     peak = float(probs.max(initial=0.0))
-    if mask.any() or peak <= 0:
+    if peak <= 0:
         return mask
     _, labels = cv2.connectedComponents((probs >= step.peak_share * peak).astype(np.uint8), connectivity=8)
     return labels == labels.flat[int(np.argmax(probs))]
